@@ -1,0 +1,134 @@
+"""taskq itself: SQLite file, `taskq worker` processes (and an in-process worker variant)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import taskq
+
+from benchmarks.config import WORK_DIR
+from benchmarks.systems import venv_bin
+from benchmarks.systems.base import BulkApi, System, WorkerSpec
+
+DB_PATH = WORK_DIR / "taskq" / "tasks.db"
+DB_URL = f"sqlite:///{DB_PATH}"
+ACTIONS = "benchmarks.systems.taskq_tasks"
+CONCURRENCY = 2  # taskq's default
+PREFETCH = 5  # taskq's default
+
+
+def fresh_database(path: Path = DB_PATH) -> str:
+    """Delete the SQLite file (and its WAL/SHM) and migrate a new one; return its URL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    taskq.migrate(url)
+    return url
+
+
+def worker_argv(url: str, actions: str | None = ACTIONS) -> list[str]:
+    argv = [
+        venv_bin("taskq"),
+        "worker",
+        "--database",
+        url,
+        "--concurrency",
+        str(CONCURRENCY),
+        "--prefetch",
+        str(PREFETCH),
+        "--demo-delay-ms",
+        "0",
+        "--log-level",
+        "warning",
+    ]
+    return [*argv, "--actions", actions] if actions else argv
+
+
+class Taskq(System):
+    name = "taskq"
+    bulk_api = BulkApi("Queue.enqueue_many(1,000 NewTask) - one commit", batched=True)
+    results = "result column of the task row in the same SQLite file (kept)"
+
+    def __init__(self) -> None:
+        self.queue: taskq.Queue | None = None
+
+    async def open(self) -> None:
+        if not DB_PATH.exists():
+            await asyncio.to_thread(fresh_database)
+        self.queue = taskq.Queue.connect(DB_URL)
+        await self.queue.open()
+
+    async def close(self) -> None:
+        if self.queue is not None:
+            await self.queue.close()
+            self.queue = None
+
+    async def reset(self) -> None:
+        await self.close()
+        await asyncio.to_thread(fresh_database)
+        await self.open()
+
+    async def enqueue(self, data: dict[str, str]) -> None:
+        assert self.queue is not None
+        await self.queue.enqueue("uppercase", data)
+
+    async def enqueue_many(self, items: list[dict[str, str]]) -> None:
+        assert self.queue is not None
+        await self.queue.enqueue_many([taskq.NewTask(action="uppercase", data=d) for d in items])
+
+    def worker_specs(self, procs: int) -> list[WorkerSpec]:
+        return [WorkerSpec(worker_argv(DB_URL)) for _ in range(procs)]
+
+    def settings(self, procs: int) -> dict[str, Any]:
+        return {
+            "worker": f"{procs} x `taskq worker --concurrency {CONCURRENCY} --prefetch {PREFETCH}"
+            " --demo-delay-ms 0`",
+            "concurrency_per_process": f"concurrency={CONCURRENCY} (default)",
+            "prefetch": f"prefetch={PREFETCH} (default); idle poll_interval_s=1.0 (default) "
+            "across processes",
+            "storage": "SQLite WAL, synchronous=FULL (default), group commit",
+            "results": self.results,
+        }
+
+    async def count_results(self) -> int | None:
+        assert self.queue is not None
+        return int((await self.queue.counts()).get("completed", 0))
+
+
+class TaskqInProcess(Taskq):
+    """Latency only: the worker runs on the producer's event loop, sharing its Queue."""
+
+    name = "taskq-inproc"
+    workloads = frozenset({"latency"})
+
+    def worker_specs(self, procs: int) -> list[WorkerSpec]:
+        return []
+
+    def settings(self, procs: int) -> dict[str, Any]:
+        return {
+            "worker": f"taskq.Worker(queue, concurrency={CONCURRENCY}, prefetch={PREFETCH}) "
+            "in the producer's process and event loop (1 process)",
+            "storage": "SQLite WAL, synchronous=FULL (default)",
+            "results": self.results,
+        }
+
+    def inprocess_worker(self) -> AbstractAsyncContextManager[None]:
+        return self._worker()
+
+    @contextlib.asynccontextmanager
+    async def _worker(self) -> AsyncIterator[None]:
+        assert self.queue is not None
+        actions = taskq.Actions.load([ACTIONS], demo_delay_ms=0)
+        worker = taskq.Worker(self.queue, actions, concurrency=CONCURRENCY, prefetch=PREFETCH)
+        runner = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            worker.stop()
+            await runner

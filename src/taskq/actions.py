@@ -1,0 +1,145 @@
+"""Actions: what a task's ``action`` name runs. The seed's demo actions, plus user ones.
+
+A user action is a plain function (sync or async) taking the task's ``data`` dict and
+returning something JSON can hold::
+
+    import taskq
+
+    @taskq.action("resize", max_attempts=5, timeout=30)
+    def resize(data: dict) -> dict: ...
+
+The decorator only marks the function; ``Actions.load`` finds marked functions in the
+modules named by ``--actions``, so importing a module registers nothing globally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
+
+Handler = Callable[[dict[str, Any]], Any]
+F = TypeVar("F", bound=Handler)
+
+MARK = "__taskq_action__"
+
+
+class Fail(Exception):  # noqa: N818 - read as a verb at the raise site: `raise Fail("bad input")`
+    """Raise from a handler to fail the task now, without retrying."""
+
+
+class Retry(Exception):  # noqa: N818
+    """Raise from a handler to retry the task, optionally ``after`` this many seconds."""
+
+    def __init__(self, reason: str = "retry requested", *, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+@dataclass(frozen=True)
+class Action:
+    """A named handler and its per-action defaults."""
+
+    name: str
+    handler: Handler
+    max_attempts: int | None = None
+    timeout_s: float | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
+
+def action(name: str, *, max_attempts: int | None = None, timeout: float | None = None) -> Callable[[F], F]:
+    """Mark a function as the handler of action ``name`` (loaded with ``--actions``)."""
+    if not name or len(name) > 200:
+        raise ValueError("an action name is 1 to 200 characters")
+    if max_attempts is not None and max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+
+    def mark(fn: F) -> F:
+        setattr(fn, MARK, Action(name, fn, max_attempts=max_attempts, timeout_s=timeout))
+        return fn
+
+    return mark
+
+
+def demo_actions(delay_s: float) -> tuple[list[Action], Action]:
+    """The seed's actions, each after ``delay_s`` of simulated work, and the catch-all."""
+
+    async def simulate() -> None:
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+
+    async def uppercase(data: dict[str, Any]) -> dict[str, Any]:
+        await simulate()
+        text = data.get("text") or ""
+        if not isinstance(text, str):
+            raise Fail("uppercase: data.text must be a string")
+        return {"output": text.upper()}
+
+    async def sum_(data: dict[str, Any]) -> dict[str, Any]:
+        await simulate()
+        numbers = data.get("numbers") or []
+        if not isinstance(numbers, list) or not all(
+            isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
+        ):
+            raise Fail("sum: data.numbers must be a list of numbers")
+        return {"output": sum(numbers)}
+
+    async def processed(data: dict[str, Any]) -> dict[str, Any]:
+        await simulate()
+        return {"output": "processed"}
+
+    return [Action("uppercase", uppercase), Action("sum", sum_)], Action("*", processed)
+
+
+def actions_in(module: ModuleType) -> list[Action]:
+    """The actions a module marks with ``@taskq.action``."""
+    return [a for a in (getattr(v, MARK, None) for v in vars(module).values()) if isinstance(a, Action)]
+
+
+class ActionsError(Exception):
+    """An ``--actions`` module could not be loaded."""
+
+
+class Actions:
+    """The actions a worker runs by name; unknown names go to the catch-all."""
+
+    def __init__(self, actions: Iterable[Action], fallback: Action) -> None:
+        self._by_name = {a.name: a for a in actions}
+        self.fallback = fallback
+
+    @classmethod
+    def load(cls, modules: Iterable[str] = (), *, demo_delay_ms: int = 100) -> Actions:
+        """The demo actions, then every action in ``modules`` (a user's may replace a demo's)."""
+        demo, fallback = demo_actions(demo_delay_ms / 1000)
+        found = list(demo)
+        for name in modules:
+            try:
+                module = importlib.import_module(name)
+            except Exception as exc:
+                raise ActionsError(f"cannot import actions module {name!r}: {exc}") from exc
+            marked = actions_in(module)
+            if not marked:
+                raise ActionsError(f"actions module {name!r} has no @taskq.action functions")
+            found.extend(marked)
+        return cls(found, fallback)
+
+    def resolve(self, name: str) -> Action:
+        return self._by_name.get(name, self.fallback)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+
+async def call(action: Action, data: dict[str, Any], run_sync: Callable[..., Awaitable[Any]]) -> Any:
+    """Run a handler: async ones on the loop, sync ones through ``run_sync`` (a thread pool)."""
+    if action.is_async:
+        return await action.handler(data)
+    return await run_sync(action.handler, data)

@@ -1,0 +1,74 @@
+"""Every error the API returns, as ``{"error": ...}`` JSON, mapped in this one place."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from taskq.api.responses import error_response
+from taskq.errors import (
+    InvalidTask,
+    SchemaMismatch,
+    StoreUnavailable,
+    TaskConflict,
+    TaskNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(Exception):  # noqa: N818 - the HTTP name
+    """A client error found while reading the request, with its status code."""
+
+    def __init__(self, message: str, status_code: int = 400, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.field = field
+
+
+async def on_bad_request(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error_response(exc.status_code, str(exc), field=exc.field)
+
+
+async def on_invalid_task(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidTask)
+    return error_response(422, str(exc), field=exc.field)
+
+
+async def on_not_found(_: Request, exc: Exception) -> Response:
+    return error_response(404, str(exc) or "task not found")
+
+
+async def on_conflict(_: Request, exc: Exception) -> Response:
+    return error_response(409, str(exc))
+
+
+async def on_store_unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("store unavailable: %s", exc)
+    return error_response(503, "store unavailable")
+
+
+async def on_http_exception(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail)
+
+
+async def on_unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(500, "internal error")
+
+
+HANDLERS = {
+    BadRequest: on_bad_request,
+    InvalidTask: on_invalid_task,
+    TaskNotFound: on_not_found,
+    TaskConflict: on_conflict,
+    StoreUnavailable: on_store_unavailable,
+    SchemaMismatch: on_store_unavailable,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,72 @@
+"""The HTTP endpoints. Each reads the request, calls the core, and shapes the answer."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from taskq.api.errors import BadRequest
+from taskq.api.responses import json_response
+from taskq.api.schema import parse_list_query, parse_submission, task_json
+from taskq.errors import TaskNotFound
+from taskq.queue import Queue
+
+
+def _queue(request: Request) -> Queue:
+    queue: Queue = request.app.state.queue
+    return queue
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) one over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"body larger than {limit} bytes", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"body larger than {limit} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def submit_task(request: Request) -> Response:
+    """POST /tasks: accept a task; 202 once it is committed."""
+    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    new = parse_submission(raw)
+    (task,) = await _queue(request).enqueue_many([new])
+    return json_response(
+        {"id": task.id, "status": task.status.value}, 202, {"Location": f"/tasks/{task.id}"}
+    )
+
+
+async def list_tasks(request: Request) -> Response:
+    """GET /tasks: newest first, filtered, one page."""
+    query = parse_list_query(request.query_params)
+    tasks = await _queue(request).list(
+        status=query.status, action=query.action, limit=query.limit, before_seq=query.before_seq
+    )
+    next_cursor = str(tasks[-1].seq) if len(tasks) == query.limit else None
+    return json_response(
+        {"tasks": [task_json(t) for t in tasks], "count": len(tasks), "next_cursor": next_cursor}
+    )
+
+
+async def get_task(request: Request) -> Response:
+    """GET /tasks/{id}."""
+    task = await _queue(request).get(request.path_params["task_id"])
+    if task is None:
+        raise TaskNotFound("task not found")
+    return json_response(task_json(task))
+
+
+async def healthz(_: Request) -> Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store answers (503 otherwise, through the error mapping)."""
+    await _queue(request).ping()
+    return json_response({"status": "ready"})

@@ -1,0 +1,33 @@
+"""JSON encoding and decoding for stored payloads, results and errors (msgspec: fast, strict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from taskq.task import AttemptError
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+_errors_decoder = msgspec.json.Decoder(list[AttemptError])
+
+
+class NotJSON(TypeError):  # noqa: N818 - reads as a statement: "the result is not JSON"
+    """A value JSON cannot hold."""
+
+
+def encode(value: Any) -> str:
+    """JSON text for a value; raises NotJSON for anything JSON cannot hold."""
+    try:
+        return _encoder.encode(value).decode()
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise NotJSON(f"not JSON-serialisable: {exc}") from exc
+
+
+def decode(text: str | bytes) -> Any:
+    return _decoder.decode(text)
+
+
+def decode_errors(text: str | bytes) -> list[AttemptError]:
+    return _errors_decoder.decode(text)

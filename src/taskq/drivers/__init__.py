@@ -1,0 +1,34 @@
+"""Queue drivers, one module per backend; ``for_url`` picks one from a database URL."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from taskq.drivers.base import Driver
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://"))
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a SQLite database given as a path or a ``sqlite:///`` URL."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///") or ":memory:"
+    if url.startswith("sqlite://"):
+        raise ValueError(f"unsupported SQLite URL {url!r}: use sqlite:///relative or sqlite:////abs")
+    return url
+
+
+def for_url(url: str, *, sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Driver:
+    """The driver for a database URL or a plain SQLite file path."""
+    if is_postgres_url(url):
+        from taskq.drivers.postgres import PostgresDriver
+
+        return PostgresDriver(url)
+    if "://" in url and not url.startswith("sqlite:"):
+        raise ValueError(f"unsupported database URL {url!r}: use a file path, sqlite:/// or postgresql://")
+    from taskq.drivers.sqlite import SqliteDriver
+
+    return SqliteDriver(sqlite_path(url), synchronous=sqlite_synchronous)

@@ -1,0 +1,103 @@
+"""The queue driver protocol: the one boundary between taskq's core and a backend.
+
+A driver stores tasks and moves them through their lifecycle. Each verb is one atomic
+step; the worker and the API compose them. Every write that returns has been committed:
+a driver never acknowledges what a crash could still lose.
+
+Ownership: a worker ``claim``s tasks under its ``worker_id`` with a lease. Claimed tasks
+stay ``queued`` (prefetched) until ``start`` marks them ``running``. ``complete``,
+``retry_later`` and ``fail`` only apply while the caller still owns the task: a worker
+whose lease was lost (and whose task another worker took over) cannot overwrite the new
+owner's outcome. ``recover`` returns tasks whose lease has expired to the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from taskq.task import AttemptError, NewTask, Status, Task
+
+
+class Driver(Protocol):
+    """What every backend (SQLite, PostgreSQL, …) provides."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect. Does not migrate; raises SchemaMismatch if migrations are pending."""
+
+    async def close(self) -> None:
+        """Release connections; pending writes are committed first."""
+
+    # producers
+    async def publish(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
+        """Insert tasks as ``queued``, in one commit, and wake idle workers."""
+
+    # readers
+    async def get(self, task_id: str) -> Task | None:
+        """One task by id."""
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[Task]:
+        """Tasks newest first, optionally filtered; ``before_seq`` continues a page."""
+
+    async def counts(self) -> dict[Status, int]:
+        """How many tasks are in each status."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    # workers
+    async def claim(
+        self,
+        worker_id: str,
+        n: int,
+        *,
+        queues: Sequence[str] | None,
+        lease_s: float,
+        now: float,
+    ) -> list[Task]:
+        """Take up to ``n`` ready tasks (highest priority first, FIFO within one)."""
+
+    async def start(self, task_id: str, worker_id: str, *, lease_s: float, now: float) -> Task | None:
+        """Mark a claimed task ``running`` and count the attempt; None if no longer ours."""
+
+    async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
+        """Record success (the result as JSON text); False if the task is no longer ours."""
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
+    ) -> bool:
+        """Record a failed attempt and queue the task again from ``run_at``."""
+
+    async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
+        """Record a failed attempt and dead-letter the task (``failed``)."""
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
+        """Give back claimed tasks that were never started (graceful shutdown)."""
+
+    async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
+        """Extend the lease of every task this worker holds (its heartbeat)."""
+
+    async def recover(
+        self,
+        *,
+        now: float,
+        default_max_attempts: int,
+        dead_worker_ids: Sequence[str] = (),
+    ) -> int:
+        """Requeue (or fail, if out of attempts) tasks whose lease expired or whose
+        worker is known dead; returns how many were recovered."""
+
+    async def held_worker_ids(self) -> list[str]:
+        """Worker ids that currently hold tasks (to find dead local workers at start-up)."""
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        """Return when new work may be ready, or after ``timeout_s``."""

@@ -1,0 +1,417 @@
+"""The embedded default driver: one SQLite file, durable, zero setup.
+
+Writes go through one connection on one thread and are *group committed*: every write
+requested while the previous transaction commits joins the next one, so N concurrent
+enqueues cost one commit, not N. Each write still returns only after its commit. Reads
+use a second connection on another thread (WAL lets them run beside the writer).
+
+Durability: WAL journal. ``synchronous=FULL`` (the default) fsyncs every commit, so an
+acknowledged task survives a process crash (kill -9), an OS crash and power loss;
+``NORMAL`` survives a process crash but may lose the last commits on power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from taskq import codec
+from taskq.errors import StoreUnavailable
+from taskq.task import AttemptError, NewTask, Status, Task, new_task_id
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Synchronous = Literal["FULL", "NORMAL"]
+
+COLUMNS = (
+    "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
+    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at"
+)
+INSERT = (
+    "INSERT INTO tasks (id, action, payload, queue, priority, max_attempts, timeout_s, run_at,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
+)
+CLAIM = f"""
+UPDATE tasks SET worker_id = ?, lease_expires_at = ?
+WHERE seq IN (
+    SELECT seq FROM tasks
+    WHERE status = 'queued' AND worker_id IS NULL AND run_at <= ? {{queues}}
+    ORDER BY priority DESC, run_at, seq
+    LIMIT ?)
+RETURNING {COLUMNS}
+"""
+START = f"""
+UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = ?, lease_expires_at = ?
+WHERE id = ? AND worker_id = ? AND status = 'queued'
+RETURNING {COLUMNS}
+"""
+COMPLETE = """
+UPDATE tasks SET status = 'completed', result = ?, error = NULL, processed_at = ?,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND status = 'running'
+"""
+APPEND_ERROR = "errors = json_insert(errors, '$[#]', json(?))"
+RETRY_LATER = f"""
+UPDATE tasks SET status = 'queued', error = ?, {APPEND_ERROR}, run_at = ?,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND status = 'running'
+"""
+FAIL = f"""
+UPDATE tasks SET status = 'failed', error = ?, {APPEND_ERROR}, processed_at = ?,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND status = 'running'
+"""
+RELEASE = """
+UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND status = 'queued'
+"""
+RENEW = "UPDATE tasks SET lease_expires_at = ? WHERE worker_id = ?"
+# A lost worker's prefetched tasks simply go back; its running ones count a failed attempt.
+RECOVER_UNSTARTED = """
+UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
+WHERE worker_id IS NOT NULL AND status = 'queued' AND (lease_expires_at < ? {dead})
+"""
+RECOVER_RUNNING = f"""
+UPDATE tasks SET
+    status = CASE WHEN attempts < coalesce(max_attempts, :default) THEN 'queued' ELSE 'failed' END,
+    processed_at = CASE WHEN attempts < coalesce(max_attempts, :default) THEN NULL ELSE :now END,
+    error = :error,
+    errors = json_insert(errors, '$[#]',
+        json_object('attempt', attempts, 'error', :error, 'at', :now, 'traceback', NULL)),
+    run_at = :now, worker_id = NULL, lease_expires_at = NULL
+WHERE worker_id IS NOT NULL AND status = 'running' AND (lease_expires_at < :now {{dead}})
+"""
+HELD_WORKERS = "SELECT DISTINCT worker_id FROM tasks WHERE worker_id IS NOT NULL"
+GET = f"SELECT {COLUMNS} FROM tasks WHERE id = ?"
+COUNTS = "SELECT status, count(*) FROM tasks GROUP BY status"
+
+LEASE_LOST = "lease expired: the worker running this attempt stopped answering"
+
+
+def _row_to_task(row: tuple[Any, ...]) -> Task:
+    return Task(
+        seq=row[0],
+        id=row[1],
+        action=row[2],
+        payload=codec.decode(row[3]),
+        queue=row[4],
+        priority=row[5],
+        status=Status(row[6]),
+        result=None if row[7] is None else codec.decode(row[7]),
+        error=row[8],
+        errors=codec.decode_errors(row[9]),
+        attempts=row[10],
+        max_attempts=row[11],
+        timeout_s=row[12],
+        run_at=row[13],
+        created_at=row[14],
+        started_at=row[15],
+        processed_at=row[16],
+    )
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def connect(path: str, *, synchronous: Synchronous = "FULL") -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with taskq's PRAGMAs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def _apply(conn: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+    """Run write operations in one transaction; one op's error fails only that op."""
+    outcomes: list[Any] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if len(ops) == 1:
+            outcomes.append(ops[0](conn))
+        else:
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append(op(conn))
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append(exc)
+                conn.execute("RELEASE op")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+class GroupCommit:
+    """Batches concurrent writes into one transaction on one thread."""
+
+    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None]) -> None:
+        self._conn = conn
+        self._on_commit = on_commit
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-writer")
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` inside the next transaction; return once that transaction committed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.append((op, fut))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self._thread, _apply, self._conn, [op for op, _ in batch]
+                    )
+                except sqlite3.Error as exc:
+                    log.warning("write transaction failed: %s", exc)
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(StoreUnavailable(f"database write failed: {exc}"))
+                    continue
+                self._on_commit()
+                for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(outcome, sqlite3.Error):
+                        fut.set_exception(StoreUnavailable(f"database write failed: {outcome}"))
+                    else:
+                        fut.set_result(outcome)
+        finally:
+            self._flusher = None
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        self._thread.shutdown(wait=True)
+
+
+class SqliteDriver:
+    """Tasks in one SQLite file (see the module docstring for durability)."""
+
+    def __init__(self, path: str, *, synchronous: Synchronous = "FULL") -> None:
+        self.path = path
+        self.url = path
+        self.synchronous: Synchronous = synchronous
+        self._writer: GroupCommit | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
+        self._read_thread: ThreadPoolExecutor | None = None
+        self._new_work = asyncio.Event()
+
+    # lifecycle
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._write_conn = connect(self.path, synchronous=self.synchronous)
+            self._read_conn = connect(self.path, synchronous=self.synchronous)
+            self._read_conn.execute("SELECT 1 FROM tasks LIMIT 0")
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._writer = GroupCommit(self._write_conn, self._new_work.set)
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-reader")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        if self._read_thread is not None:
+            self._read_thread.shutdown(wait=True)
+            self._read_thread = None
+        for conn in (self._write_conn, self._read_conn):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+        self._write_conn = self._read_conn = None
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("the SQLite driver is not open")
+        return await self._writer.write(op)
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn, thread = self._read_conn, self._read_thread
+        if conn is None or thread is None:
+            raise StoreUnavailable("the SQLite driver is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(thread, op, conn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"database read failed: {exc}") from exc
+
+    # producers
+
+    async def publish(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
+        rows = [
+            (
+                new_task_id(),
+                t.action,
+                codec.encode(t.data),
+                t.queue,
+                t.priority,
+                t.max_attempts,
+                t.timeout_s,
+                now if t.run_at is None else t.run_at,
+                now,
+            )
+            for t in tasks
+        ]
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            return [conn.execute(INSERT, row).fetchone()[0] for row in rows]
+
+        seqs = await self._write(insert)
+        return [
+            Task(
+                seq=seq,
+                id=row[0],
+                action=t.action,
+                payload=t.data,
+                status=Status.QUEUED,
+                queue=t.queue,
+                priority=t.priority,
+                max_attempts=t.max_attempts,
+                timeout_s=t.timeout_s,
+                run_at=row[7],
+                created_at=now,
+            )
+            for seq, row, t in zip(seqs, rows, tasks, strict=True)
+        ]
+
+    # readers
+
+    async def get(self, task_id: str) -> Task | None:
+        row = await self._read(lambda c: c.execute(GET, (task_id,)).fetchone())
+        return None if row is None else _row_to_task(row)
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[Task]:
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(str(status))
+        if action is not None:
+            where.append("action = ?")
+            args.append(action)
+        if before_seq is not None:
+            where.append("seq < ?")
+            args.append(before_seq)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {COLUMNS} FROM tasks {clause} ORDER BY seq DESC LIMIT ?"
+        rows = await self._read(lambda c: c.execute(sql, (*args, limit)).fetchall())
+        return [_row_to_task(r) for r in rows]
+
+    async def counts(self) -> dict[Status, int]:
+        rows = await self._read(lambda c: c.execute(COUNTS).fetchall())
+        found = {Status(s): n for s, n in rows}
+        return {s: found.get(s, 0) for s in Status}
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1 FROM tasks LIMIT 0").fetchall())
+
+    # workers
+
+    async def claim(
+        self,
+        worker_id: str,
+        n: int,
+        *,
+        queues: Sequence[str] | None,
+        lease_s: float,
+        now: float,
+    ) -> list[Task]:
+        queue_filter = f"AND queue IN ({_placeholders(len(queues))})" if queues else ""
+        sql = CLAIM.format(queues=queue_filter)
+        args = (worker_id, now + lease_s, now, *(queues or ()), n)
+        rows = await self._write(lambda c: c.execute(sql, args).fetchall())
+        tasks = [_row_to_task(r) for r in rows]
+        # RETURNING gives no order guarantee
+        tasks.sort(key=lambda t: (-t.priority, t.run_at, t.seq))
+        return tasks
+
+    async def start(self, task_id: str, worker_id: str, *, lease_s: float, now: float) -> Task | None:
+        args = (now, now + lease_s, task_id, worker_id)
+        row = await self._write(lambda c: c.execute(START, args).fetchone())
+        return None if row is None else _row_to_task(row)
+
+    async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
+        args = (result_json, now, task_id, worker_id)
+        return await self._write(lambda c: c.execute(COMPLETE, args).rowcount == 1)
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
+    ) -> bool:
+        args = (error.error, codec.encode(error), run_at, task_id, worker_id)
+        return await self._write(lambda c: c.execute(RETRY_LATER, args).rowcount == 1)
+
+    async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
+        args = (error.error, codec.encode(error), now, task_id, worker_id)
+        return await self._write(lambda c: c.execute(FAIL, args).rowcount == 1)
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
+        args = [(task_id, worker_id) for task_id in task_ids]
+        return await self._write(lambda c: c.executemany(RELEASE, args).rowcount)
+
+    async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
+        return await self._write(lambda c: c.execute(RENEW, (now + lease_s, worker_id)).rowcount)
+
+    async def recover(
+        self,
+        *,
+        now: float,
+        default_max_attempts: int,
+        dead_worker_ids: Sequence[str] = (),
+    ) -> int:
+        ids = list(dead_worker_ids)
+        dead_positional = f"OR worker_id IN ({_placeholders(len(ids))})" if ids else ""
+        dead_named = f"OR worker_id IN ({', '.join(f':dead{i}' for i in range(len(ids)))})"
+        unstarted = RECOVER_UNSTARTED.format(dead=dead_positional)
+        running = RECOVER_RUNNING.format(dead=dead_named if ids else "")
+        named: dict[str, Any] = {"now": now, "default": default_max_attempts, "error": LEASE_LOST}
+        named.update({f"dead{i}": w for i, w in enumerate(ids)})
+
+        def recover(conn: sqlite3.Connection) -> int:
+            n = conn.execute(unstarted, (now, *ids)).rowcount
+            return n + conn.execute(running, named).rowcount
+
+        n = await self._write(recover)
+        if n:
+            self._new_work.set()
+        return n
+
+    async def held_worker_ids(self) -> list[str]:
+        rows = await self._read(lambda c: c.execute(HELD_WORKERS).fetchall())
+        return [r[0] for r in rows]
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        # In-process publishes set the event at once; other processes' are seen on timeout.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._new_work.wait(), timeout_s)
+        self._new_work.clear()

@@ -1,0 +1,106 @@
+"""The task record and its lifecycle: pure data, no I/O."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+import msgspec
+
+from taskq.errors import InvalidTask
+
+
+class Status(enum.StrEnum):
+    """Where a task is in its lifecycle.
+
+    queued → running → completed | failed | cancelled; a failed attempt with attempts
+    left goes back to queued (with a later ``run_at``).
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+DEFAULT_QUEUE = "default"
+
+
+class AttemptError(msgspec.Struct, frozen=True):
+    """What went wrong in one attempt; a task keeps one per failed attempt."""
+
+    attempt: int
+    error: str
+    at: float
+    traceback: str | None = None
+
+
+class NewTask(msgspec.Struct, frozen=True, kw_only=True):
+    """A task to enqueue. ``max_attempts``/``timeout_s`` of None mean "the worker's default"."""
+
+    action: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    max_attempts: int | None = None
+    timeout_s: float | None = None
+    run_at: float | None = None
+
+
+class Task(msgspec.Struct, kw_only=True):
+    """One task as stored: what was submitted, where it is, and what came of it.
+
+    Times are seconds since the epoch (UTC). ``payload`` is the submitted ``data`` object.
+    ``seq`` is the store's insertion order, used for FIFO and for list cursors.
+    """
+
+    id: str
+    action: str
+    payload: dict[str, Any]
+    status: Status
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    result: Any = None
+    error: str | None = None
+    errors: list[AttemptError] = msgspec.field(default_factory=list)
+    attempts: int = 0
+    max_attempts: int | None = None
+    timeout_s: float | None = None
+    run_at: float = 0.0
+    created_at: float = 0.0
+    started_at: float | None = None
+    processed_at: float | None = None
+    seq: int = 0
+
+
+def new_task_id() -> str:
+    """A fresh task id (UUID4, as the seed uses)."""
+    return str(uuid.uuid4())
+
+
+MAX_ACTION_LENGTH = 200
+MAX_QUEUE_LENGTH = 100
+
+
+def validate(task: NewTask) -> None:
+    """Raise InvalidTask, naming the field, for a submission that can never run."""
+    if not isinstance(task.action, str) or not task.action.strip():
+        raise InvalidTask("action must be a non-empty string", field="action")
+    if len(task.action) > MAX_ACTION_LENGTH:
+        raise InvalidTask(f"action must be at most {MAX_ACTION_LENGTH} characters", field="action")
+    if not isinstance(task.data, dict):
+        raise InvalidTask("data must be a JSON object", field="data")
+    if not task.queue or len(task.queue) > MAX_QUEUE_LENGTH:
+        raise InvalidTask(f"queue must be 1 to {MAX_QUEUE_LENGTH} characters", field="queue")
+    if task.max_attempts is not None and task.max_attempts < 1:
+        raise InvalidTask("max_attempts must be at least 1", field="max_attempts")
+    if task.timeout_s is not None and task.timeout_s <= 0:
+        raise InvalidTask("timeout must be a positive number of seconds", field="timeout")
