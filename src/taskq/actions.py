@@ -28,11 +28,11 @@ F = TypeVar("F", bound=Handler)
 MARK = "__taskq_action__"
 
 
-class Fail(Exception):  # noqa: N818 - read as a verb at the raise site: `raise Fail("bad input")`
+class Fail(Exception):
     """Raise from a handler to fail the task now, without retrying."""
 
 
-class Retry(Exception):  # noqa: N818
+class Retry(Exception):
     """Raise from a handler to retry the task, optionally ``after`` this many seconds."""
 
     def __init__(self, reason: str = "retry requested", *, after: float | None = None) -> None:
@@ -54,7 +54,9 @@ class Action:
         return inspect.iscoroutinefunction(self.handler)
 
 
-def action(name: str, *, max_attempts: int | None = None, timeout: float | None = None) -> Callable[[F], F]:
+def action(
+    name: str, *, max_attempts: int | None = None, timeout: float | None = None
+) -> Callable[[F], F]:
     """Mark a function as the handler of action ``name`` (loaded with ``--actions``)."""
     if not name or len(name) > 200:
         raise ValueError("an action name is 1 to 200 characters")
@@ -100,7 +102,9 @@ def demo_actions(delay_s: float) -> tuple[list[Action], Action]:
 
 def actions_in(module: ModuleType) -> list[Action]:
     """The actions a module marks with ``@taskq.action``."""
-    return [a for a in (getattr(v, MARK, None) for v in vars(module).values()) if isinstance(a, Action)]
+    return [
+        a for a in (getattr(v, MARK, None) for v in vars(module).values()) if isinstance(a, Action)
+    ]
 
 
 class ActionsError(Exception):
@@ -138,7 +142,9 @@ class Actions:
         return sorted(self._by_name)
 
 
-async def call(action: Action, data: dict[str, Any], run_sync: Callable[..., Awaitable[Any]]) -> Any:
+async def call(
+    action: Action, data: dict[str, Any], run_sync: Callable[..., Awaitable[Any]]
+) -> Any:
     """Run a handler: async ones on the loop, sync ones through ``run_sync`` (a thread pool)."""
     if action.is_async:
         return await action.handler(data)

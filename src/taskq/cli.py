@@ -1,9 +1,9 @@
 """The ``taskq`` command: parses flags into Settings and starts the core or the API.
 
-    taskq run       migrations, then the HTTP API and a worker in one process
-    taskq api       the HTTP API alone
-    taskq worker    a worker alone (run as many as you like on one database)
-    taskq migrate   apply the schema migrations and exit
+taskq run       migrations, then the HTTP API and a worker in one process
+taskq api       the HTTP API alone
+taskq worker    a worker alone (run as many as you like on one database)
+taskq migrate   apply the schema migrations and exit
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ def _common_options(fn: F) -> F:
         _database_option,
         click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"])),
         click.option("--log-format", type=click.Choice(["text", "json"])),
-        click.option("--sqlite-synchronous", type=click.Choice(["FULL", "NORMAL"]),
-                     help="SQLite fsync level  [default: FULL]"),
+        click.option(
+            "--sqlite-synchronous",
+            type=click.Choice(["FULL", "NORMAL"]),
+            help="SQLite fsync level  [default: FULL]",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -66,14 +69,23 @@ def _worker_options(fn: F) -> F:
     options = [
         click.option("--concurrency", type=int, help="tasks run at once  [default: 2]"),
         click.option("--prefetch", type=int, help="tasks claimed ahead  [default: 5]"),
-        click.option("--demo-delay-ms", type=int, help="simulated work of demo actions  [default: 100]"),
-        click.option("--actions", multiple=True, help="module of @taskq.action handlers (repeatable)"),
+        click.option(
+            "--demo-delay-ms", type=int, help="simulated work of demo actions  [default: 100]"
+        ),
+        click.option(
+            "--actions", multiple=True, help="module of @taskq.action handlers (repeatable)"
+        ),
         click.option("--queues", help="comma-separated queues to consume  [default: all]"),
         click.option("--max-attempts", type=int, help="attempts before a task fails  [default: 3]"),
         click.option("--lease-s", type=float, help="lease on a running task  [default: 30]"),
-        click.option("--grace-s", type=float, help="shutdown grace for running tasks  [default: 30]"),
-        click.option("--poll-interval-s", type=float,
-                     help="check for work from other processes  [default: 1]"),
+        click.option(
+            "--grace-s", type=float, help="shutdown grace for running tasks  [default: 30]"
+        ),
+        click.option(
+            "--poll-interval-s",
+            type=float,
+            help="check for work from other processes  [default: 1]",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -208,8 +220,8 @@ class _Server(uvicorn.Server):
 
 
 def _serve(settings: Settings, *, run_worker: bool) -> None:
-    from taskq.api import create_app
     from taskq.actions import Actions
+    from taskq.api import create_app
 
     if run_worker:  # fail on a bad --actions module before binding the port
         Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)

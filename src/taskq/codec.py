@@ -13,7 +13,7 @@ _decoder = msgspec.json.Decoder()
 _errors_decoder = msgspec.json.Decoder(list[AttemptError])
 
 
-class NotJSON(TypeError):  # noqa: N818 - reads as a statement: "the result is not JSON"
+class NotJSON(TypeError):
     """A value JSON cannot hold."""
 
 

@@ -88,5 +88,5 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     if not Path(config_file).is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
     config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
-    from_file = type("Settings", (Settings,), {"model_config": config})
+    from_file: type[Settings] = type("Settings", (Settings,), {"model_config": config})
     return from_file(**given)

@@ -24,7 +24,9 @@ class Queue:
         self.driver = driver
 
     @classmethod
-    def connect(cls, database: str, *, sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Queue:
+    def connect(
+        cls, database: str, *, sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    ) -> Queue:
         """A queue on ``database`` (a SQLite path, ``sqlite:///…`` or ``postgresql://…``)."""
         return cls(drivers.for_url(database, sqlite_synchronous=sqlite_synchronous))
 
@@ -83,7 +85,7 @@ class Queue:
     async def get(self, task_id: str) -> Task | None:
         return await self.driver.get(task_id)
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Status | None = None,
@@ -92,7 +94,9 @@ class Queue:
         before_seq: int | None = None,
     ) -> list[Task]:
         """Tasks newest first; pass the last task's ``seq`` as ``before_seq`` for the next page."""
-        return await self.driver.list(status=status, action=action, limit=limit, before_seq=before_seq)
+        return await self.driver.list_tasks(
+            status=status, action=action, limit=limit, before_seq=before_seq
+        )
 
     async def counts(self) -> dict[Status, int]:
         return await self.driver.counts()

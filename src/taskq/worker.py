@@ -66,8 +66,8 @@ def is_dead_local_worker(worker_id: str) -> bool:
 
 
 def backoff_s(attempt: int, *, base_s: float = 1.0, max_s: float = 300.0) -> float:
-    """Exponential backoff with jitter: about base·2^(attempt-1), capped, in [½, 1]× that."""
-    ceiling = min(base_s * 2 ** (attempt - 1), max_s)
+    """Exponential backoff with jitter: base·2^(attempt-1), capped, times a random 0.5 to 1."""
+    ceiling = min(base_s * 2.0 ** (attempt - 1), max_s)
     return ceiling * random.uniform(0.5, 1.0)
 
 
@@ -139,7 +139,10 @@ class Worker:
         """Recover dead local workers' tasks, then consume until stopped."""
         log.info(
             "worker %s started: concurrency=%d prefetch=%d queues=%s",
-            self.id, self.concurrency, self.prefetch, ",".join(self.queues or ["*"]),
+            self.id,
+            self.concurrency,
+            self.prefetch,
+            ",".join(self.queues or ["*"]),
         )
         await self._recover(at_start=True)
         runners = [asyncio.create_task(self._run_tasks()) for _ in range(self.concurrency)]
@@ -240,7 +243,9 @@ class Worker:
             # Running it again would give the same result: no retry.
             await self._fail(task, self._error(task, f"the result is {exc}"))
             return
-        await self._record(self.driver.complete(task.id, self.id, result_json, now=time.time()), task)
+        await self._record(
+            self.driver.complete(task.id, self.id, result_json, now=time.time()), task
+        )
         log.debug("task %s completed", task.id)
 
     def _timeout_s(self, action: Action, task: Task) -> float | None:
@@ -267,11 +272,16 @@ class Worker:
         if task.attempts >= max_attempts:
             await self._fail(task, error)
             return
-        delay_s = after_s if after_s is not None else backoff_s(
-            task.attempts, base_s=self.backoff_base_s
+        delay_s = (
+            after_s if after_s is not None else backoff_s(task.attempts, base_s=self.backoff_base_s)
         )
-        log.info("task %s attempt %d failed, retry in %.1fs: %s",
-                 task.id, task.attempts, delay_s, error.error)
+        log.info(
+            "task %s attempt %d failed, retry in %.1fs: %s",
+            task.id,
+            task.attempts,
+            delay_s,
+            error.error,
+        )
         await self._record(
             self.driver.retry_later(task.id, self.id, error, run_at=time.time() + delay_s), task
         )
@@ -329,7 +339,9 @@ class Worker:
             self._buffer.put_nowait(None)
         _, late = await asyncio.wait(runners, timeout=self.grace_s)
         if late:
-            log.warning("%d tasks still running after %.0fs grace: interrupting", len(late), self.grace_s)
+            log.warning(
+                "%d tasks still running after %.0fs grace: interrupting", len(late), self.grace_s
+            )
             for runner in late:
                 runner.cancel()
             await asyncio.gather(*late, return_exceptions=True)

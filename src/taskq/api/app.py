@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             Route("/docs", openapi.docs, methods=["GET"]),
             Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)),
         ],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -20,7 +20,7 @@ from taskq.errors import (
 log = logging.getLogger(__name__)
 
 
-class BadRequest(Exception):  # noqa: N818 - the HTTP name
+class BadRequest(Exception):
     """A client error found while reading the request, with its status code."""
 
     def __init__(self, message: str, status_code: int = 400, *, field: str | None = None) -> None:

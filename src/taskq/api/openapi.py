@@ -89,7 +89,12 @@ SPEC: dict[str, Any] = {
             "get": {
                 "summary": "One task",
                 "parameters": [
-                    {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "task_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "responses": {
                     "200": _json({"$ref": "#/components/schemas/Task"}, "The task"),
@@ -129,7 +134,10 @@ SPEC: dict[str, Any] = {
             },
             "Accepted": {
                 "type": "object",
-                "properties": {"id": {"type": "string", "format": "uuid"}, "status": {"const": "queued"}},
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "status": {"const": "queued"},
+                },
             },
             "Task": {
                 "type": "object",
@@ -139,7 +147,10 @@ SPEC: dict[str, Any] = {
                     "payload": {"type": "object", "description": "the submitted `data`"},
                     "status": {"type": "string", "enum": [s.value for s in Status]},
                     "result": {"description": "the action's JSON result once completed"},
-                    "error": {"type": ["string", "null"], "description": "the last attempt's error"},
+                    "error": {
+                        "type": ["string", "null"],
+                        "description": "the last attempt's error",
+                    },
                     "errors": {"type": "array", "items": {"type": "object"}},
                     "attempts": {"type": "integer"},
                     "max_attempts": {"type": ["integer", "null"]},

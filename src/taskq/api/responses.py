@@ -9,7 +9,9 @@ from starlette.responses import Response
 from taskq import codec
 
 
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(codec.encode(body), status_code, headers, media_type="application/json")
 
 

@@ -44,7 +44,7 @@ async def submit_task(request: Request) -> Response:
 async def list_tasks(request: Request) -> Response:
     """GET /tasks: newest first, filtered, one page."""
     query = parse_list_query(request.query_params)
-    tasks = await _queue(request).list(
+    tasks = await _queue(request).list_tasks(
         status=query.status, action=query.action, limit=query.limit, before_seq=query.before_seq
     )
     next_cursor = str(tasks[-1].seq) if len(tasks) == query.limit else None

@@ -13,7 +13,16 @@ from taskq.api.errors import BadRequest
 from taskq.errors import InvalidTask
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task
 
-SUBMISSION_FIELDS = ("action", "data", "queue", "priority", "max_attempts", "timeout", "delay", "run_at")
+SUBMISSION_FIELDS = (
+    "action",
+    "data",
+    "queue",
+    "priority",
+    "max_attempts",
+    "timeout",
+    "delay",
+    "run_at",
+)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 

@@ -17,7 +17,9 @@ def sqlite_path(url: str) -> str:
     if url.startswith("sqlite:///"):
         return url.removeprefix("sqlite:///") or ":memory:"
     if url.startswith("sqlite://"):
-        raise ValueError(f"unsupported SQLite URL {url!r}: use sqlite:///relative or sqlite:////abs")
+        raise ValueError(
+            f"unsupported SQLite URL {url!r}: use sqlite:///relative or sqlite:////abs"
+        )
     return url
 
 
@@ -28,7 +30,9 @@ def for_url(url: str, *, sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL")
 
         return PostgresDriver(url)
     if "://" in url and not url.startswith("sqlite:"):
-        raise ValueError(f"unsupported database URL {url!r}: use a file path, sqlite:/// or postgresql://")
+        raise ValueError(
+            f"unsupported database URL {url!r}: use a file path, sqlite:/// or postgresql://"
+        )
     from taskq.drivers.sqlite import SqliteDriver
 
     return SqliteDriver(sqlite_path(url), synchronous=sqlite_synchronous)

@@ -38,7 +38,7 @@ class Driver(Protocol):
     async def get(self, task_id: str) -> Task | None:
         """One task by id."""
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Status | None = None,
@@ -66,7 +66,9 @@ class Driver(Protocol):
     ) -> list[Task]:
         """Take up to ``n`` ready tasks (highest priority first, FIFO within one)."""
 
-    async def start(self, task_id: str, worker_id: str, *, lease_s: float, now: float) -> Task | None:
+    async def start(
+        self, task_id: str, worker_id: str, *, lease_s: float, now: float
+    ) -> Task | None:
         """Mark a claimed task ``running`` and count the attempt; None if no longer ours."""
 
     async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:

@@ -78,7 +78,7 @@ RECOVER_UNSTARTED = """
 UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
 WHERE worker_id IS NOT NULL AND status = 'queued' AND (lease_expires_at < ? {dead})
 """
-RECOVER_RUNNING = f"""
+RECOVER_RUNNING = """
 UPDATE tasks SET
     status = CASE WHEN attempts < coalesce(max_attempts, :default) THEN 'queued' ELSE 'failed' END,
     processed_at = CASE WHEN attempts < coalesce(max_attempts, :default) THEN NULL ELSE :now END,
@@ -86,7 +86,7 @@ UPDATE tasks SET
     errors = json_insert(errors, '$[#]',
         json_object('attempt', attempts, 'error', :error, 'at', :now, 'traceback', NULL)),
     run_at = :now, worker_id = NULL, lease_expires_at = NULL
-WHERE worker_id IS NOT NULL AND status = 'running' AND (lease_expires_at < :now {{dead}})
+WHERE worker_id IS NOT NULL AND status = 'running' AND (lease_expires_at < :now {dead})
 """
 HELD_WORKERS = "SELECT DISTINCT worker_id FROM tasks WHERE worker_id IS NOT NULL"
 GET = f"SELECT {COLUMNS} FROM tasks WHERE id = ?"
@@ -305,7 +305,7 @@ class SqliteDriver:
         row = await self._read(lambda c: c.execute(GET, (task_id,)).fetchone())
         return None if row is None else _row_to_task(row)
 
-    async def list(
+    async def list_tasks(
         self,
         *,
         status: Status | None = None,
@@ -313,7 +313,8 @@ class SqliteDriver:
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[Task]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if status is not None:
             where.append("status = ?")
             args.append(str(status))
@@ -356,7 +357,9 @@ class SqliteDriver:
         tasks.sort(key=lambda t: (-t.priority, t.run_at, t.seq))
         return tasks
 
-    async def start(self, task_id: str, worker_id: str, *, lease_s: float, now: float) -> Task | None:
+    async def start(
+        self, task_id: str, worker_id: str, *, lease_s: float, now: float
+    ) -> Task | None:
         args = (now, now + lease_s, task_id, worker_id)
         row = await self._write(lambda c: c.execute(START, args).fetchone())
         return None if row is None else _row_to_task(row)

@@ -27,7 +27,7 @@ PG_LOCK_KEY = 7_461_737_100
 
 def _yoyo_uri(database: str) -> str:
     if is_postgres_url(database):
-        scheme, rest = database.split("://", 1)
+        rest = database.split("://", 1)[1]
         return f"postgresql+psycopg://{rest}"
     return f"sqlite:///{sqlite_path(database)}"
 

@@ -1,0 +1,37 @@
+"""An app on a real database, with and without its in-process worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from taskq.api import create_app
+from taskq.config import Settings
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def make_client(database_url: str) -> ClientFactory:
+    @asynccontextmanager
+    async def make(
+        *, run_worker: bool = False, **settings: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(Settings(database=database_url, **settings), run_worker=run_worker)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://taskq") as client:
+                client.app = app  # type: ignore[attr-defined]
+                yield client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as c:
+        yield c

@@ -1,0 +1,78 @@
+"""Shared fixtures: real databases only.
+
+``database_url`` is parametrised over every driver: a fresh SQLite file, and a fresh
+PostgreSQL database on the machine's server. A server that does not answer skips its
+tests with the reason, or fails them when TASKQ_REQUIRE_SERVICES=1 (as CI sets).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+import taskq
+from taskq.queue import Queue
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TASKQ_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def services_required() -> bool:
+    return os.environ.get("TASKQ_REQUIRE_SERVICES") == "1"
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    """Skip (or, when services are required, fail) unless host:port accepts connections."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError as exc:
+        reason = f"{name} is not answering on {host}:{port} ({exc})"
+    if services_required():
+        pytest.fail(f"TASKQ_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return str(tmp_path / "data" / "tasks.db")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL, dropped afterwards."""
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    name = f"taskq_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+DRIVERS = ["sqlite"]
+
+
+@pytest.fixture(params=DRIVERS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database of each driver in turn."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    taskq.migrate(url)
+    return url
+
+
+@pytest.fixture
+async def queue(database_url: str) -> AsyncIterator[Queue]:
+    async with Queue.connect(database_url) as q:
+        yield q

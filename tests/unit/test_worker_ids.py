@@ -1,0 +1,42 @@
+"""Telling a dead local worker from a live or remote one, and the retry backoff."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from taskq.worker import PROCESS_TOKEN, backoff_s, is_dead_local_worker, new_worker_id
+
+
+def test_this_process_is_alive() -> None:
+    assert not is_dead_local_worker(new_worker_id())
+
+
+def test_a_previous_process_with_the_same_pid_is_dead() -> None:
+    assert PROCESS_TOKEN != "deadbeef"
+    assert is_dead_local_worker(f"{socket.gethostname()}/{os.getpid()}/deadbeef/1")
+
+
+def test_an_exited_process_is_dead() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(child.stdout)
+    assert is_dead_local_worker(f"{socket.gethostname()}/{pid}/abcd1234/1")
+
+
+def test_other_hosts_and_garbage_are_left_to_the_lease() -> None:
+    assert not is_dead_local_worker("some-other-host/1/abcd1234/1")
+    assert not is_dead_local_worker("not a worker id")
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (20, 300.0)]:
+        delays = [backoff_s(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 1, "jittered"
