@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from taskq import codec
+from taskq.drivers.wakeup import WakeupListener, WakeupSender
 from taskq.errors import StoreUnavailable
 from taskq.task import AttemptError, NewTask, Status, Task, new_task_id
 
@@ -157,9 +159,8 @@ def _apply(conn: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], An
 class GroupCommit:
     """Batches concurrent writes into one transaction on one thread."""
 
-    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None]) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._on_commit = on_commit
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-writer")
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -188,7 +189,6 @@ class GroupCommit:
                         if not fut.done():
                             fut.set_exception(StoreUnavailable(f"database write failed: {exc}"))
                     continue
-                self._on_commit()
                 for (_, fut), outcome in zip(batch, outcomes, strict=True):
                     if fut.done():
                         continue
@@ -217,6 +217,8 @@ class SqliteDriver:
         self._read_conn: sqlite3.Connection | None = None
         self._read_thread: ThreadPoolExecutor | None = None
         self._new_work = asyncio.Event()
+        self._listener: WakeupListener | None = None
+        self._sender: WakeupSender | None = None
 
     # lifecycle
 
@@ -230,10 +232,19 @@ class SqliteDriver:
         except sqlite3.Error as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
-        self._writer = GroupCommit(self._write_conn, self._new_work.set)
+        self._writer = GroupCommit(self._write_conn)
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-reader")
+        if self.path != ":memory:":
+            self._listener = WakeupListener(self.path, self._new_work.set)
+            self._sender = WakeupSender(self.path, own=self._listener)
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -250,6 +261,12 @@ class SqliteDriver:
         if self._writer is None:
             raise StoreUnavailable("the SQLite driver is not open")
         return await self._writer.write(op)
+
+    def _work_available(self) -> None:
+        """Wake consumers here at once, and in other processes through their sockets."""
+        self._new_work.set()
+        if self._sender is not None:
+            self._sender.poke()
 
     async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn, thread = self._read_conn, self._read_thread
@@ -282,6 +299,7 @@ class SqliteDriver:
             return [conn.execute(INSERT, row).fetchone()[0] for row in rows]
 
         seqs = await self._write(insert)
+        self._work_available()
         return [
             Task(
                 seq=seq,
@@ -372,7 +390,10 @@ class SqliteDriver:
         self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
     ) -> bool:
         args = (error.error, codec.encode(error), run_at, task_id, worker_id)
-        return await self._write(lambda c: c.execute(RETRY_LATER, args).rowcount == 1)
+        retried = await self._write(lambda c: c.execute(RETRY_LATER, args).rowcount == 1)
+        if retried and run_at <= time.time():
+            self._work_available()
+        return retried
 
     async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
         args = (error.error, codec.encode(error), now, task_id, worker_id)
@@ -380,7 +401,10 @@ class SqliteDriver:
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
         args = [(task_id, worker_id) for task_id in task_ids]
-        return await self._write(lambda c: c.executemany(RELEASE, args).rowcount)
+        released = await self._write(lambda c: c.executemany(RELEASE, args).rowcount)
+        if released:
+            self._work_available()
+        return released
 
     async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
         return await self._write(lambda c: c.execute(RENEW, (now + lease_s, worker_id)).rowcount)
@@ -406,7 +430,7 @@ class SqliteDriver:
 
         n = await self._write(recover)
         if n:
-            self._new_work.set()
+            self._work_available()
         return n
 
     async def held_worker_ids(self) -> list[str]:
@@ -414,7 +438,13 @@ class SqliteDriver:
         return [r[0] for r in rows]
 
     async def wait_for_work(self, timeout_s: float) -> None:
-        # In-process publishes set the event at once; other processes' are seen on timeout.
+        # Only processes that consume listen: an API-only process is never poked.
+        if self._listener is not None and self._listener.path is None:
+            try:
+                self._listener.start()
+            except OSError as exc:
+                log.warning("no cross-process wake-ups (polling every %ss): %s", timeout_s, exc)
+                self._listener = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._new_work.wait(), timeout_s)
         self._new_work.clear()
