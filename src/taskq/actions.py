@@ -15,12 +15,17 @@ modules named by ``--actions``, so importing a module registers nothing globally
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any, TypeVar
+
+from croniter import croniter
 
 Handler = Callable[[dict[str, Any]], Any]
 F = TypeVar("F", bound=Handler)
@@ -40,6 +45,23 @@ class Retry(Exception):
         self.after = after
 
 
+Backoff = float | Callable[[int], float]
+"""Seconds before retry: a base for exponential backoff, or a function of the attempt number."""
+
+_stop_flag: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "taskq_stop_flag", default=None
+)
+
+
+def is_cancelled() -> bool:
+    """True once the running task was cancelled or timed out: a long sync handler polls this.
+
+    An async handler is cancelled outright (``asyncio.CancelledError`` at its next await).
+    """
+    flag = _stop_flag.get()
+    return flag is not None and flag.is_set()
+
+
 @dataclass(frozen=True)
 class Action:
     """A named handler and its per-action defaults."""
@@ -48,6 +70,8 @@ class Action:
     handler: Handler
     max_attempts: int | None = None
     timeout_s: float | None = None
+    backoff: Backoff | None = None
+    cron: str | None = None
 
     @property
     def is_async(self) -> bool:
@@ -55,16 +79,33 @@ class Action:
 
 
 def action(
-    name: str, *, max_attempts: int | None = None, timeout: float | None = None
+    name: str,
+    *,
+    max_attempts: int | None = None,
+    timeout: float | None = None,
+    backoff: Backoff | None = None,
+    cron: str | None = None,
 ) -> Callable[[F], F]:
-    """Mark a function as the handler of action ``name`` (loaded with ``--actions``)."""
+    """Mark a function as the handler of action ``name`` (loaded with ``--actions``).
+
+    ``timeout`` is seconds per attempt; ``backoff`` seconds (a base, doubled each attempt)
+    or a function of the attempt number; ``cron`` a schedule on which the service enqueues
+    this action by itself (with empty data), once per tick across all processes.
+    """
     if not name or len(name) > 200:
         raise ValueError("an action name is 1 to 200 characters")
     if max_attempts is not None and max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    if cron is not None and not croniter.is_valid(cron):
+        raise ValueError(f"invalid cron expression {cron!r}")
 
     def mark(fn: F) -> F:
-        setattr(fn, MARK, Action(name, fn, max_attempts=max_attempts, timeout_s=timeout))
+        found = Action(
+            name, fn, max_attempts=max_attempts, timeout_s=timeout, backoff=backoff, cron=cron
+        )
+        setattr(fn, MARK, found)
         return fn
 
     return mark
@@ -141,11 +182,35 @@ class Actions:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    @property
+    def scheduled(self) -> list[Action]:
+        """Actions with a cron schedule."""
+        return [a for a in self._by_name.values() if a.cron]
 
-async def call(
-    action: Action, data: dict[str, Any], run_sync: Callable[..., Awaitable[Any]]
-) -> Any:
-    """Run a handler: async ones on the loop, sync ones through ``run_sync`` (a thread pool)."""
-    if action.is_async:
-        return await action.handler(data)
-    return await run_sync(action.handler, data)
+    def with_schedules(self, schedules: dict[str, str]) -> Actions:
+        """These actions, with cron schedules from settings (action name → expression)."""
+        updated = dict(self._by_name)
+        for name, cron in schedules.items():
+            if not croniter.is_valid(cron):
+                raise ActionsError(f"invalid cron expression for {name!r}: {cron!r}")
+            base = self._by_name.get(name, Action(name, self.fallback.handler))
+            updated[name] = replace(base, cron=cron)
+        return Actions(updated.values(), self.fallback)
+
+
+def start(
+    action: Action, data: dict[str, Any], stop_flag: threading.Event, threads: Executor
+) -> asyncio.Future[Any]:
+    """Start a handler, async ones on the loop and sync ones in ``threads``.
+
+    ``stop_flag`` is what ``is_cancelled()`` reads inside the handler.
+    """
+    token = _stop_flag.set(stop_flag)
+    try:
+        if action.is_async:
+            return asyncio.ensure_future(action.handler(data))  # copies the context
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(threads, context.run, action.handler, data)
+    finally:
+        _stop_flag.reset(token)

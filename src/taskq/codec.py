@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import msgspec
@@ -23,6 +24,12 @@ def encode(value: Any) -> str:
         return _encoder.encode(value).decode()
     except (TypeError, msgspec.EncodeError) as exc:
         raise NotJSON(f"not JSON-serialisable: {exc}") from exc
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of a JSON value (keys sorted), to tell two requests apart."""
+    canonical = msgspec.json.encode(value, order="sorted")
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def decode(text: str | bytes) -> Any:

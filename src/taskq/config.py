@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     lease_s: float = Field(30.0, gt=0)
     grace_s: float = Field(30.0, ge=0)
+    cancel_grace_s: float = Field(5.0, ge=0)
+    retention_days: float = Field(7.0, ge=0)
+    cron: dict[str, str] = {}
     poll_interval_s: float = Field(1.0, gt=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -12,9 +12,20 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from taskq import drivers, migrations
+import msgspec
+
+from taskq import codec, drivers, migrations
 from taskq.drivers.base import Driver
+from taskq.errors import TaskConflict, TaskNotFound
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
+
+
+def _with_fingerprint(task: NewTask) -> NewTask:
+    """The task with a digest of what was asked, unless the caller (the API) gave one."""
+    if task.fingerprint is not None:
+        return task
+    asked = [task.action, task.data, task.queue, task.priority, task.max_attempts, task.timeout_s]
+    return msgspec.structs.replace(task, fingerprint=codec.fingerprint(asked))
 
 
 class Queue:
@@ -60,8 +71,13 @@ class Queue:
         max_attempts: int | None = None,
         timeout_s: float | None = None,
         run_at: float | None = None,
+        idempotency_key: str | None = None,
     ) -> Task:
-        """Submit one task; it is committed when this returns."""
+        """Submit one task; it is committed when this returns.
+
+        With an ``idempotency_key`` already used, the stored task is returned instead
+        (TaskConflict if it was submitted with other arguments).
+        """
         new = NewTask(
             action=action,
             data={} if data is None else data,
@@ -70,6 +86,7 @@ class Queue:
             max_attempts=max_attempts,
             timeout_s=timeout_s,
             run_at=run_at,
+            idempotency_key=idempotency_key,
         )
         (task,) = await self.enqueue_many([new])
         return task
@@ -80,7 +97,37 @@ class Queue:
             validate(new)
         if not tasks:
             return []
-        return await self.driver.publish(tasks, now=time.time())
+        keyed = [_with_fingerprint(t) if t.idempotency_key else t for t in tasks]
+        stored = await self.driver.publish(keyed, now=time.time())
+        for new, task in zip(keyed, stored, strict=True):
+            if task.id != new.id and task.fingerprint != new.fingerprint:
+                raise TaskConflict(
+                    f"idempotency key {new.idempotency_key!r} was used for a different task"
+                )
+        return stored
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a queued task at once, or ask its worker to stop a running one.
+
+        Raises TaskNotFound, or TaskConflict for a task already finished.
+        """
+        task = await self.driver.cancel(task_id, now=time.time())
+        if task is None:
+            raise TaskNotFound(f"task {task_id} not found")
+        if task.status.is_terminal and task.status is not Status.CANCELLED:
+            raise TaskConflict(f"task {task_id} is already {task.status}")
+        return task
+
+    async def retry(self, task_id: str) -> Task:
+        """Queue a failed or cancelled task again, with a fresh attempt budget."""
+        requeued, task = await self.driver.requeue(task_id, now=time.time())
+        if task is None:
+            raise TaskNotFound(f"task {task_id} not found")
+        if not requeued:
+            raise TaskConflict(
+                f"only failed or cancelled tasks can be retried; this one is {task.status}"
+            )
+        return task
 
     async def get(self, task_id: str) -> Task | None:
         return await self.driver.get(task_id)

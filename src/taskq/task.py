@@ -43,8 +43,17 @@ class AttemptError(msgspec.Struct, frozen=True):
     traceback: str | None = None
 
 
+def new_task_id() -> str:
+    """A fresh task id (UUID4, as the seed uses)."""
+    return str(uuid.uuid4())
+
+
 class NewTask(msgspec.Struct, frozen=True, kw_only=True):
-    """A task to enqueue. ``max_attempts``/``timeout_s`` of None mean "the worker's default"."""
+    """A task to enqueue. ``max_attempts``/``timeout_s`` of None mean "the worker's default".
+
+    With an ``idempotency_key``, at most one task is ever stored per key: publishing the key
+    again returns the stored task, whose ``fingerprint`` tells whether it was the same request.
+    """
 
     action: str
     data: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -53,6 +62,9 @@ class NewTask(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int | None = None
     timeout_s: float | None = None
     run_at: float | None = None
+    id: str = msgspec.field(default_factory=new_task_id)
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -78,12 +90,10 @@ class Task(msgspec.Struct, kw_only=True):
     created_at: float = 0.0
     started_at: float | None = None
     processed_at: float | None = None
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
     seq: int = 0
-
-
-def new_task_id() -> str:
-    """A fresh task id (UUID4, as the seed uses)."""
-    return str(uuid.uuid4())
 
 
 MAX_ACTION_LENGTH = 200

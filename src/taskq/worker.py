@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -22,12 +23,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from croniter import croniter
+
+from taskq import actions as handlers
 from taskq import codec
-from taskq.actions import Action, Actions, Fail, Retry, call
+from taskq.actions import Action, Actions, Fail, Retry
 from taskq.config import Settings
 from taskq.errors import StoreUnavailable
 from taskq.queue import Queue
-from taskq.task import AttemptError, Task
+from taskq.task import AttemptError, NewTask, Task
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,46 @@ def backoff_s(attempt: int, *, base_s: float = 1.0, max_s: float = 300.0) -> flo
     return ceiling * random.uniform(0.5, 1.0)
 
 
+class Attempt:
+    """One running attempt of a task, which the worker can ask to stop."""
+
+    def __init__(self, task: Task, action: Action, threads: ThreadPoolExecutor) -> None:
+        self.task = task
+        self.action = action
+        self.stop_flag = threading.Event()  # what the handler's is_cancelled() reads
+        self.stop_reason: str | None = None
+        self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.future = handlers.start(action, task.payload, self.stop_flag, threads)
+        self.future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved here: an abandoned handler's error is not "lost"
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
+
+    def request_stop(self, reason: str) -> None:
+        """Cancelled or timed out: tell the handler, and stop waiting for it."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.stop_flag.set()
+            self._settle()
+
+
+class AttemptStopped(Exception):
+    """The attempt was stopped before its handler returned."""
+
+    def __init__(self, reason: str, *, cancelled: bool) -> None:
+        super().__init__(reason)
+        self.cancelled = cancelled
+
+
+CANCELLED = "cancelled"
+
+
 class Worker:
     """Runs tasks from a queue until ``stop()``."""
 
@@ -86,7 +130,11 @@ class Worker:
         lease_s: float = 30.0,
         poll_interval_s: float = 1.0,
         grace_s: float = 30.0,
+        cancel_grace_s: float = 5.0,
+        cancel_poll_s: float = 0.5,
         backoff_base_s: float = 1.0,
+        retention_s: float = 7 * 86400.0,
+        prune_interval_s: float = 60.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -102,13 +150,18 @@ class Worker:
         self.lease_s = lease_s
         self.poll_interval_s = poll_interval_s
         self.grace_s = grace_s
+        self.cancel_grace_s = cancel_grace_s
+        self.cancel_poll_s = cancel_poll_s
         self.backoff_base_s = backoff_base_s
+        self.retention_s = retention_s
+        self.prune_interval_s = prune_interval_s
         self.id = new_worker_id()
         self._buffer: asyncio.Queue[Task | None] = asyncio.Queue()
         self._in_hand = 0
+        self._attempts: dict[str, Attempt] = {}
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="taskq-action")
+        self._threads = self._new_thread_pool()
 
     @classmethod
     def from_settings(cls, queue: Queue, settings: Settings) -> Worker:
@@ -116,7 +169,7 @@ class Worker:
         actions = Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
         return cls(
             queue,
-            actions,
+            actions.with_schedules(settings.cron),
             concurrency=settings.concurrency,
             prefetch=settings.prefetch,
             queues=settings.queues,
@@ -124,7 +177,12 @@ class Worker:
             lease_s=settings.lease_s,
             poll_interval_s=settings.poll_interval_s,
             grace_s=settings.grace_s,
+            cancel_grace_s=settings.cancel_grace_s,
+            retention_s=settings.retention_days * 86400,
         )
+
+    def _new_thread_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.concurrency, thread_name_prefix="taskq-action")
 
     def stop(self) -> None:
         """Stop claiming; running tasks get ``grace_s`` to finish. Safe to call twice."""
@@ -146,15 +204,20 @@ class Worker:
         )
         await self._recover(at_start=True)
         runners = [asyncio.create_task(self._run_tasks()) for _ in range(self.concurrency)]
-        heartbeat = asyncio.create_task(self._heartbeat())
+        chores = [
+            asyncio.create_task(self._heartbeat()),
+            asyncio.create_task(self._watch_cancellations()),
+            asyncio.create_task(self._prune_finished()),
+            asyncio.create_task(self._enqueue_scheduled()),
+        ]
         try:
             await self._claim_until_stopped()
         finally:
             self._stopping.set()
-            heartbeat.cancel()
             await self._shut_down(runners)
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
             self._threads.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped", self.id)
 
@@ -216,25 +279,75 @@ class Worker:
         action = self.actions.resolve(task.action)
         log.debug("task %s (%s) attempt %d started", task.id, task.action, task.attempts)
         try:
-            result = await self._call(action, task)
-        except asyncio.CancelledError:
-            error = self._error(task, "interrupted: worker shut down")
-            await self._record(
-                self.driver.retry_later(task.id, self.id, error, run_at=time.time()), task
-            )
-            raise
+            result = await self._attempt(task, action)
+        except AttemptStopped as stopped:
+            if stopped.cancelled:
+                error = self._error(task, CANCELLED)
+                await self._record(
+                    self.driver.mark_cancelled(task.id, self.id, error, now=time.time()), task
+                )
+            else:
+                await self._retry_or_fail(task, action, self._error(task, str(stopped)))
         except Fail as exc:
             await self._fail(task, self._error(task, str(exc) or "failed"))
         except Retry as exc:
             await self._retry_or_fail(task, action, self._error(task, str(exc)), after_s=exc.after)
-        except TimeoutError:
-            error = self._error(task, f"timed out after {self._timeout_s(action, task)}s")
-            await self._retry_or_fail(task, action, error)
         except Exception as exc:
             error = self._error(task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             await self._retry_or_fail(task, action, error)
         else:
             await self._succeed(task, result)
+
+    async def _attempt(self, task: Task, action: Action) -> Any:
+        """Run the handler until it returns, or it is cancelled, or it times out."""
+        attempt = Attempt(task, action, self._threads)
+        timeout_s = task.timeout_s or action.timeout_s
+        timer = None
+        if timeout_s is not None:
+            timer = asyncio.get_running_loop().call_later(
+                timeout_s, attempt.request_stop, f"timed out after {timeout_s}s"
+            )
+        self._attempts[task.id] = attempt
+        try:
+            await attempt.settled
+        except asyncio.CancelledError:  # the worker itself is shutting down past its grace
+            attempt.request_stop("interrupted: worker shut down")
+            await self._abandon(attempt)
+            error = self._error(task, "interrupted: worker shut down")
+            await self._record(
+                self.driver.retry_later(task.id, self.id, error, run_at=time.time()), task
+            )
+            raise
+        finally:
+            del self._attempts[task.id]
+            if timer is not None:
+                timer.cancel()
+        if attempt.future.done():  # a result that came in with a stop request still counts
+            return attempt.future.result()
+        await self._abandon(attempt)
+        reason = attempt.stop_reason or "stopped"
+        raise AttemptStopped(reason, cancelled=reason == CANCELLED)
+
+    async def _abandon(self, attempt: Attempt) -> None:
+        """Stop a handler: an async one is cancelled; a sync one, told through its stop flag,
+        gets ``cancel_grace_s`` to return, after which its thread is left behind."""
+        if attempt.future.done():
+            return
+        if attempt.action.is_async:
+            attempt.future.cancel()
+        # never cancel a thread's future: it would stop telling us when the thread ends
+        done, _ = await asyncio.wait({attempt.future}, timeout=self.cancel_grace_s)
+        if done:
+            return
+        log.warning(
+            "task %s: handler still running %.0fs after it was told to stop; abandoning it",
+            attempt.task.id,
+            self.cancel_grace_s,
+        )
+        if not attempt.action.is_async:
+            # the stuck thread keeps its pool; later tasks get a fresh one
+            self._threads.shutdown(wait=False)
+            self._threads = self._new_thread_pool()
 
     async def _succeed(self, task: Task, result: Any) -> None:
         try:
@@ -248,22 +361,15 @@ class Worker:
         )
         log.debug("task %s completed", task.id)
 
-    def _timeout_s(self, action: Action, task: Task) -> float | None:
-        return task.timeout_s or action.timeout_s
-
-    async def _call(self, action: Action, task: Task) -> Any:
-        run = call(action, task.payload, self._run_sync)
-        timeout_s = self._timeout_s(action, task)
-        if timeout_s is None:
-            return await run
-        return await asyncio.wait_for(run, timeout_s)
-
-    async def _run_sync(self, fn: Any, data: dict[str, Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, data)
-
     @staticmethod
     def _error(task: Task, message: str, tb: str | None = None) -> AttemptError:
         return AttemptError(attempt=task.attempts, error=message, at=time.time(), traceback=tb)
+
+    def _retry_delay_s(self, task: Task, action: Action) -> float:
+        if callable(action.backoff):
+            return float(action.backoff(task.attempts))
+        base_s = self.backoff_base_s if action.backoff is None else action.backoff
+        return backoff_s(task.attempts, base_s=base_s)
 
     async def _retry_or_fail(
         self, task: Task, action: Action, error: AttemptError, *, after_s: float | None = None
@@ -272,9 +378,7 @@ class Worker:
         if task.attempts >= max_attempts:
             await self._fail(task, error)
             return
-        delay_s = (
-            after_s if after_s is not None else backoff_s(task.attempts, base_s=self.backoff_base_s)
-        )
+        delay_s = self._retry_delay_s(task, action) if after_s is None else after_s
         log.info(
             "task %s attempt %d failed, retry in %.1fs: %s",
             task.id,
@@ -298,7 +402,7 @@ class Worker:
         except StoreUnavailable as exc:
             log.error("task %s: could not record outcome, it will run again: %s", task.id, exc)
 
-    # leases
+    # chores: leases, cancellations, retention, schedules
 
     async def _heartbeat(self) -> None:
         interval_s = self.lease_s / 3
@@ -319,6 +423,54 @@ class Worker:
         )
         if n:
             log.warning("recovered %d tasks from lost workers", n)
+
+    async def _watch_cancellations(self) -> None:
+        while True:
+            await asyncio.sleep(self.cancel_poll_s)
+            if not self._attempts:
+                continue
+            try:
+                requested = await self.driver.cancel_requests(self.id)
+            except StoreUnavailable as exc:
+                log.warning("could not check for cancellations: %s", exc)
+                continue
+            for task_id in requested:
+                if attempt := self._attempts.get(task_id):
+                    log.info("task %s cancelled while running: stopping it", task_id)
+                    attempt.request_stop(CANCELLED)
+
+    async def _prune_finished(self) -> None:
+        if self.retention_s <= 0:
+            return
+        while True:
+            try:
+                before = time.time() - self.retention_s
+                while (n := await self.driver.prune(before=before, limit=1000)) == 1000:
+                    pass
+                if n:
+                    log.info("pruned finished tasks older than %.0f days", self.retention_s / 86400)
+            except StoreUnavailable as exc:
+                log.warning("pruning failed: %s", exc)
+            await asyncio.sleep(self.prune_interval_s)
+
+    async def _enqueue_scheduled(self) -> None:
+        """Enqueue cron actions at each tick; the tick's idempotency key makes it once
+        across every worker of the database."""
+        schedules = {a.name: a.cron for a in self.actions.scheduled if a.cron}
+        if not schedules:
+            return
+        next_tick = {
+            name: croniter(cron, time.time()).get_next(float) for name, cron in schedules.items()
+        }
+        while True:
+            name, tick = min(next_tick.items(), key=lambda item: item[1])
+            await asyncio.sleep(max(0.0, tick - time.time()))
+            key = f"cron:{name}:{tick:.0f}"
+            try:
+                await self.queue.enqueue_many([NewTask(action=name, idempotency_key=key)])
+            except StoreUnavailable as exc:
+                log.warning("could not enqueue scheduled %s: %s", name, exc)
+            next_tick[name] = croniter(schedules[name], tick).get_next(float)
 
     # shutdown
 

@@ -10,14 +10,23 @@ import httpx
 from tests.api.conftest import ClientFactory
 
 
-async def wait_terminal(client: httpx.AsyncClient, task_id: str, timeout_s: float = 10) -> Any:
+async def wait_status(
+    client: httpx.AsyncClient, task_id: str, *statuses: str, timeout_s: float = 10
+) -> Any:
+    """The task once its status is one of ``statuses``; fails after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         task = (await client.get(f"/tasks/{task_id}")).json()
-        if task["status"] in {"completed", "failed", "cancelled"}:
+        if task["status"] in statuses:
             return task
         await asyncio.sleep(0.01)
-    raise AssertionError(f"task {task_id} not finished in {timeout_s}s: {task}")
+    raise AssertionError(f"task {task_id} not {statuses} in {timeout_s}s: {task}")
+
+
+async def wait_terminal(client: httpx.AsyncClient, task_id: str, timeout_s: float = 10) -> Any:
+    return await wait_status(
+        client, task_id, "completed", "failed", "cancelled", timeout_s=timeout_s
+    )
 
 
 async def test_seed_actions_produce_the_seed_results(make_client: ClientFactory) -> None:

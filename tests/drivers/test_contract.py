@@ -242,3 +242,102 @@ async def test_publish_wakes_a_waiting_consumer(driver: Driver) -> None:
 
 async def test_ping_answers(driver: Driver) -> None:
     await driver.ping()
+
+
+# lifecycle: idempotency, cancellation, re-queueing, retention
+
+
+async def test_a_repeated_idempotency_key_returns_the_stored_task(driver: Driver) -> None:
+    (first,) = await driver.publish([new(idempotency_key="k1", fingerprint="f")], now=1.0)
+    again = new(idempotency_key="k1", fingerprint="other")
+    (second,) = await driver.publish([again], now=2.0)
+    assert second.id == first.id != again.id
+    assert second.fingerprint == "f"
+    assert (await driver.counts())[Status.QUEUED] == 1
+
+
+async def test_cancel_stops_a_queued_task_at_once(driver: Driver) -> None:
+    queued, prefetched = await driver.publish([new(), new()], now=time.time())
+    await driver.claim("w1", 1, queues=None, lease_s=LEASE_S, now=time.time())  # prefetched
+    for task_id in (queued.id, prefetched.id):
+        task = await driver.cancel(task_id, now=time.time())
+        assert task is not None
+        assert task.status is Status.CANCELLED
+        assert task.processed_at is not None
+    assert await driver.start(prefetched.id, "w1", lease_s=LEASE_S, now=time.time()) is None
+    assert await driver.claim("w2", 5, queues=None, lease_s=LEASE_S, now=time.time()) == []
+
+
+async def test_cancel_asks_the_worker_of_a_running_task(driver: Driver) -> None:
+    await driver.publish([new()], now=time.time())
+    task_id = await claim_one(driver, "w1")
+    task = await driver.cancel(task_id, now=time.time())
+    assert task is not None
+    assert (task.status, task.cancel_requested) == (Status.RUNNING, True)
+    assert await driver.cancel_requests("w1") == [task_id]
+    assert await driver.cancel_requests("w2") == []
+    assert await driver.mark_cancelled(task_id, "w1", err(1, "cancelled"), now=time.time())
+    final = await driver.get(task_id)
+    assert final is not None
+    assert (final.status, final.error) == (Status.CANCELLED, "cancelled")
+    assert await driver.cancel_requests("w1") == []
+
+
+async def test_a_cancel_requested_task_is_not_retried(driver: Driver) -> None:
+    now = time.time()
+    await driver.publish([new(), new()], now=now)
+    failing = await claim_one(driver, "w1", now=now)
+    lapsing = await claim_one(driver, "w1", now=now)
+    await driver.cancel(failing, now=now)
+    await driver.cancel(lapsing, now=now)
+    assert await driver.retry_later(failing, "w1", err(1), run_at=now)
+    await driver.recover(now=now + LEASE_S + 1, default_max_attempts=3)
+    for task_id in (failing, lapsing):
+        task = await driver.get(task_id)
+        assert task is not None
+        assert task.status is Status.CANCELLED
+
+
+async def test_cancel_leaves_a_finished_task_alone(driver: Driver) -> None:
+    await driver.publish([new()], now=time.time())
+    task_id = await claim_one(driver)
+    await driver.complete(task_id, "w1", "1", now=time.time())
+    task = await driver.cancel(task_id, now=time.time())
+    assert task is not None
+    assert (task.status, task.cancel_requested) == (Status.COMPLETED, False)
+    assert await driver.cancel("00000000-0000-4000-8000-000000000000", now=time.time()) is None
+
+
+async def test_requeue_gives_a_failed_task_a_fresh_start(driver: Driver) -> None:
+    await driver.publish([new()], now=time.time())
+    task_id = await claim_one(driver)
+    await driver.fail(task_id, "w1", err(1, "broken"), now=time.time())
+    requeued, task = await driver.requeue(task_id, now=time.time())
+    assert requeued
+    assert task is not None
+    assert (task.status, task.attempts, task.processed_at) == (Status.QUEUED, 0, None)
+    assert [e.error for e in task.errors] == ["broken"], "history kept"
+    (again,) = await driver.claim("w2", 1, queues=None, lease_s=LEASE_S, now=time.time())
+    assert again.id == task_id
+
+
+async def test_requeue_leaves_other_states_alone(driver: Driver) -> None:
+    (task,) = await driver.publish([new()], now=time.time())
+    requeued, same = await driver.requeue(task.id, now=time.time())
+    assert not requeued
+    assert same is not None
+    assert same.status is Status.QUEUED
+    unknown = await driver.requeue("00000000-0000-4000-8000-000000000000", now=time.time())
+    assert unknown == (False, None)
+
+
+async def test_prune_deletes_only_old_finished_tasks(driver: Driver) -> None:
+    await driver.publish([new(), new(), new()], now=time.time())
+    old = await claim_one(driver)
+    await driver.complete(old, "w1", "1", now=100.0)
+    recent = await claim_one(driver)
+    await driver.complete(recent, "w1", "1", now=time.time())
+    assert await driver.prune(before=time.time() - 60, limit=10) == 1
+    assert await driver.get(old) is None
+    assert await driver.get(recent) is not None
+    assert (await driver.counts())[Status.QUEUED] == 1

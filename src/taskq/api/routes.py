@@ -32,12 +32,19 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def submit_task(request: Request) -> Response:
-    """POST /tasks: accept a task; 202 once it is committed."""
+    """POST /tasks: accept a task; 202 once it is committed.
+
+    With an ``Idempotency-Key`` header already used for the same body: 200 and the
+    original task; used for another body: 409.
+    """
     raw = await read_body(request, request.app.state.settings.max_body_bytes)
-    new = parse_submission(raw)
+    new = parse_submission(raw, idempotency_key=request.headers.get("idempotency-key"))
     (task,) = await _queue(request).enqueue_many([new])
+    created = task.id == new.id
     return json_response(
-        {"id": task.id, "status": task.status.value}, 202, {"Location": f"/tasks/{task.id}"}
+        {"id": task.id, "status": task.status.value},
+        202 if created else 200,
+        {"Location": f"/tasks/{task.id}"},
     )
 
 
@@ -59,6 +66,21 @@ async def get_task(request: Request) -> Response:
     if task is None:
         raise TaskNotFound("task not found")
     return json_response(task_json(task))
+
+
+async def cancel_task(request: Request) -> Response:
+    """POST /tasks/{id}/cancel: 200 once a queued task is cancelled; 202 while a running
+    one is being stopped; 409 for a finished task."""
+    task = await _queue(request).cancel(request.path_params["task_id"])
+    return json_response(task_json(task), 200 if task.status.is_terminal else 202)
+
+
+async def retry_task(request: Request) -> Response:
+    """POST /tasks/{id}/retry: queue a failed or cancelled task again (202)."""
+    task = await _queue(request).retry(request.path_params["task_id"])
+    return json_response(
+        {"id": task.id, "status": task.status.value}, 202, {"Location": f"/tasks/{task.id}"}
+    )
 
 
 async def healthz(_: Request) -> Response:

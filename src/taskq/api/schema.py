@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from taskq import codec
 from taskq.api.errors import BadRequest
 from taskq.errors import InvalidTask
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task
@@ -73,8 +74,20 @@ def _run_at(body: dict[str, Any]) -> float | None:
     raise InvalidTask("run_at must be an ISO 8601 timestamp or epoch seconds", field="run_at")
 
 
-def parse_submission(raw: bytes) -> NewTask:
-    """A NewTask from a POST /tasks body; BadRequest/InvalidTask name what is wrong."""
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def parse_submission(raw: bytes, *, idempotency_key: str | None = None) -> NewTask:
+    """A NewTask from a POST /tasks body; BadRequest/InvalidTask name what is wrong.
+
+    With an idempotency key, the task carries a fingerprint of the body (keys sorted), so a
+    retried request matches its original however its JSON is laid out.
+    """
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            field="Idempotency-Key",
+        )
     try:
         body = _decoder.decode(raw)
     except msgspec.DecodeError:
@@ -103,6 +116,8 @@ def parse_submission(raw: bytes) -> NewTask:
         max_attempts=_optional_int(body, "max_attempts"),
         timeout_s=_optional_number(body, "timeout"),
         run_at=_run_at(body),
+        idempotency_key=idempotency_key,
+        fingerprint=None if idempotency_key is None else codec.fingerprint(body),
     )
 
 
@@ -135,6 +150,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "created_at": iso(task.created_at),
         "started_at": iso(task.started_at),
         "processed_at": iso(task.processed_at),
+        "cancel_requested": task.cancel_requested,
     }
 
 

@@ -32,7 +32,26 @@ class Driver(Protocol):
 
     # producers
     async def publish(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
-        """Insert tasks as ``queued``, in one commit, and wake idle workers."""
+        """Insert tasks as ``queued``, in one commit, and wake idle workers.
+
+        A task whose ``idempotency_key`` is already stored is not inserted: the stored task
+        is returned in its place (its ``id`` differs from the NewTask's).
+        """
+
+    async def cancel(self, task_id: str, *, now: float) -> Task | None:
+        """Cancel a queued task at once, or ask the worker running it to stop.
+
+        Returns the task as it now is (a finished task unchanged), None if unknown.
+        """
+
+    async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
+        """Queue a failed or cancelled task again with a fresh attempt budget.
+
+        Returns whether it was re-queued, and the task as it now is (None if unknown).
+        """
+
+    async def prune(self, *, before: float, limit: int) -> int:
+        """Delete up to ``limit`` finished tasks processed before ``before``."""
 
     # readers
     async def get(self, task_id: str) -> Task | None:
@@ -81,6 +100,14 @@ class Driver(Protocol):
 
     async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
         """Record a failed attempt and dead-letter the task (``failed``)."""
+
+    async def mark_cancelled(
+        self, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
+        """Record that a running attempt stopped because its task was cancelled."""
+
+    async def cancel_requests(self, worker_id: str) -> list[str]:
+        """Ids of this worker's running tasks whose cancellation was requested."""
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
         """Give back claimed tasks that were never started (graceful shutdown)."""

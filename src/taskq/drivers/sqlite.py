@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 from taskq import codec
 from taskq.drivers.wakeup import WakeupListener, WakeupSender
 from taskq.errors import StoreUnavailable
-from taskq.task import AttemptError, NewTask, Status, Task, new_task_id
+from taskq.task import AttemptError, NewTask, Status, Task
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,15 @@ Synchronous = Literal["FULL", "NORMAL"]
 
 COLUMNS = (
     "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
-    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at"
+    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
+    " idempotency_key, fingerprint"
 )
 INSERT = (
     "INSERT INTO tasks (id, action, payload, queue, priority, max_attempts, timeout_s, run_at,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"
+    " created_at, idempotency_key, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING seq"
 )
+GET_BY_KEY = f"SELECT {COLUMNS} FROM tasks WHERE idempotency_key = ?"
 CLAIM = f"""
 UPDATE tasks SET worker_id = ?, lease_expires_at = ?
 WHERE seq IN (
@@ -60,15 +63,44 @@ UPDATE tasks SET status = 'completed', result = ?, error = NULL, processed_at = 
 WHERE id = ? AND worker_id = ? AND status = 'running'
 """
 APPEND_ERROR = "errors = json_insert(errors, '$[#]', json(?))"
-RETRY_LATER = f"""
-UPDATE tasks SET status = 'queued', error = ?, {APPEND_ERROR}, run_at = ?,
+# A task whose cancellation was asked for ends cancelled rather than retried.
+RETRY_LATER = """
+UPDATE tasks SET
+    status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+    processed_at = CASE WHEN cancel_requested THEN :at END,
+    error = :error, errors = json_insert(errors, '$[#]', json(:error_json)), run_at = :run_at,
     worker_id = NULL, lease_expires_at = NULL
-WHERE id = ? AND worker_id = ? AND status = 'running'
+WHERE id = :id AND worker_id = :worker AND status = 'running'
 """
 FAIL = f"""
 UPDATE tasks SET status = 'failed', error = ?, {APPEND_ERROR}, processed_at = ?,
     worker_id = NULL, lease_expires_at = NULL
 WHERE id = ? AND worker_id = ? AND status = 'running'
+"""
+MARK_CANCELLED = f"""
+UPDATE tasks SET status = 'cancelled', error = ?, {APPEND_ERROR}, processed_at = ?,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND worker_id = ? AND status = 'running'
+"""
+CANCEL_QUEUED = """
+UPDATE tasks SET status = 'cancelled', error = 'cancelled', processed_at = ?,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND status = 'queued'
+"""
+CANCEL_RUNNING = "UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = 'running'"
+CANCEL_REQUESTS = (
+    "SELECT id FROM tasks WHERE worker_id = ? AND cancel_requested = 1 AND status = 'running'"
+)
+REQUEUE = """
+UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, result = NULL, started_at = NULL,
+    processed_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND status IN ('failed', 'cancelled')
+"""
+PRUNE = """
+DELETE FROM tasks WHERE seq IN (
+    SELECT seq FROM tasks
+    WHERE status IN ('completed', 'failed', 'cancelled') AND processed_at < ?
+    LIMIT ?)
 """
 RELEASE = """
 UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
@@ -82,8 +114,11 @@ WHERE worker_id IS NOT NULL AND status = 'queued' AND (lease_expires_at < ? {dea
 """
 RECOVER_RUNNING = """
 UPDATE tasks SET
-    status = CASE WHEN attempts < coalesce(max_attempts, :default) THEN 'queued' ELSE 'failed' END,
-    processed_at = CASE WHEN attempts < coalesce(max_attempts, :default) THEN NULL ELSE :now END,
+    status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts < coalesce(max_attempts, :default) THEN 'queued'
+                  ELSE 'failed' END,
+    processed_at = CASE WHEN attempts < coalesce(max_attempts, :default) AND NOT cancel_requested
+                        THEN NULL ELSE :now END,
     error = :error,
     errors = json_insert(errors, '$[#]',
         json_object('attempt', attempts, 'error', :error, 'at', :now, 'traceback', NULL)),
@@ -116,6 +151,9 @@ def _row_to_task(row: tuple[Any, ...]) -> Task:
         created_at=row[14],
         started_at=row[15],
         processed_at=row[16],
+        cancel_requested=bool(row[17]),
+        idempotency_key=row[18],
+        fingerprint=row[19],
     )
 
 
@@ -282,7 +320,7 @@ class SqliteDriver:
     async def publish(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
         rows = [
             (
-                new_task_id(),
+                t.id,
                 t.action,
                 codec.encode(t.data),
                 t.queue,
@@ -291,19 +329,30 @@ class SqliteDriver:
                 t.timeout_s,
                 now if t.run_at is None else t.run_at,
                 now,
+                t.idempotency_key,
+                t.fingerprint,
             )
             for t in tasks
         ]
 
-        def insert(conn: sqlite3.Connection) -> list[int]:
-            return [conn.execute(INSERT, row).fetchone()[0] for row in rows]
+        def insert(conn: sqlite3.Connection) -> list[int | Task]:
+            stored: list[int | Task] = []
+            for row in rows:
+                inserted = conn.execute(INSERT, row).fetchone()
+                if inserted is None:  # the idempotency key is taken: return that task
+                    stored.append(_row_to_task(conn.execute(GET_BY_KEY, (row[9],)).fetchone()))
+                else:
+                    stored.append(inserted[0])
+            return stored
 
-        seqs = await self._write(insert)
+        stored = await self._write(insert)
         self._work_available()
         return [
-            Task(
-                seq=seq,
-                id=row[0],
+            seq_or_task
+            if isinstance(seq_or_task, Task)
+            else Task(
+                seq=seq_or_task,
+                id=t.id,
                 action=t.action,
                 payload=t.data,
                 status=Status.QUEUED,
@@ -313,9 +362,34 @@ class SqliteDriver:
                 timeout_s=t.timeout_s,
                 run_at=row[7],
                 created_at=now,
+                idempotency_key=t.idempotency_key,
+                fingerprint=t.fingerprint,
             )
-            for seq, row, t in zip(seqs, rows, tasks, strict=True)
+            for seq_or_task, row, t in zip(stored, rows, tasks, strict=True)
         ]
+
+    async def cancel(self, task_id: str, *, now: float) -> Task | None:
+        def cancel(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            conn.execute(CANCEL_QUEUED, (now, task_id))
+            conn.execute(CANCEL_RUNNING, (task_id,))
+            row: tuple[Any, ...] | None = conn.execute(GET, (task_id,)).fetchone()
+            return row
+
+        row = await self._write(cancel)
+        return None if row is None else _row_to_task(row)
+
+    async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
+        def requeue(conn: sqlite3.Connection) -> tuple[int, tuple[Any, ...] | None]:
+            changed = conn.execute(REQUEUE, (now, task_id)).rowcount
+            return changed, conn.execute(GET, (task_id,)).fetchone()
+
+        changed, row = await self._write(requeue)
+        if changed:
+            self._work_available()
+        return bool(changed), None if row is None else _row_to_task(row)
+
+    async def prune(self, *, before: float, limit: int) -> int:
+        return await self._write(lambda c: c.execute(PRUNE, (before, limit)).rowcount)
 
     # readers
 
@@ -389,7 +463,14 @@ class SqliteDriver:
     async def retry_later(
         self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
     ) -> bool:
-        args = (error.error, codec.encode(error), run_at, task_id, worker_id)
+        args = {
+            "at": error.at,
+            "error": error.error,
+            "error_json": codec.encode(error),
+            "run_at": run_at,
+            "id": task_id,
+            "worker": worker_id,
+        }
         retried = await self._write(lambda c: c.execute(RETRY_LATER, args).rowcount == 1)
         if retried and run_at <= time.time():
             self._work_available()
@@ -398,6 +479,16 @@ class SqliteDriver:
     async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
         args = (error.error, codec.encode(error), now, task_id, worker_id)
         return await self._write(lambda c: c.execute(FAIL, args).rowcount == 1)
+
+    async def mark_cancelled(
+        self, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
+        args = (error.error, codec.encode(error), now, task_id, worker_id)
+        return await self._write(lambda c: c.execute(MARK_CANCELLED, args).rowcount == 1)
+
+    async def cancel_requests(self, worker_id: str) -> list[str]:
+        rows = await self._read(lambda c: c.execute(CANCEL_REQUESTS, (worker_id,)).fetchall())
+        return [r[0] for r in rows]
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
         args = [(task_id, worker_id) for task_id in task_ids]

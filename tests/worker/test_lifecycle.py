@@ -1,0 +1,158 @@
+"""Cancellation, timeouts, backoff, retention and schedules, on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from tests.worker.test_worker import running, until_terminal
+
+from taskq.actions import Action, Actions, demo_actions, is_cancelled
+from taskq.errors import TaskConflict
+from taskq.queue import Queue
+from taskq.task import Status, Task
+
+
+def actions(*extra: Action) -> Actions:
+    demo, fallback = demo_actions(0)
+    return Actions([*demo, *extra], fallback)
+
+
+async def until_status(queue: Queue, task_id: str, status: Status, timeout_s: float = 5) -> Task:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        task = await queue.get(task_id)
+        assert task is not None
+        if task.status is status:
+            return task
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{task_id} never reached {status}")
+
+
+async def test_cancelling_a_running_async_task_stops_it(queue: Queue) -> None:
+    reached_end = False
+
+    async def long(data: dict[str, Any]) -> None:
+        nonlocal reached_end
+        await asyncio.sleep(30)
+        reached_end = True
+
+    acts = actions(Action("long", long))
+    async with running(queue, acts, cancel_poll_s=0.02):
+        task = await queue.enqueue("long")
+        await until_status(queue, task.id, Status.RUNNING)
+        requested = await queue.cancel(task.id)
+        assert (requested.status, requested.cancel_requested) == (Status.RUNNING, True)
+        final = await until_terminal(queue, task.id)
+        follow = await until_terminal(queue, (await queue.enqueue("uppercase", {"text": "x"})).id)
+    assert (final.status, final.error, final.attempts) == (Status.CANCELLED, "cancelled", 1)
+    assert not reached_end
+    assert follow.status is Status.COMPLETED, "the worker goes on"
+
+
+async def test_a_sync_handler_sees_the_cancellation_flag(queue: Queue) -> None:
+    saw_flag = threading.Event()
+
+    def polite(data: dict[str, Any]) -> str:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if is_cancelled():
+                saw_flag.set()
+                return "stopped early"
+            time.sleep(0.005)
+        return "ran to the end"
+
+    async with running(queue, actions(Action("polite", polite)), cancel_poll_s=0.02):
+        task = await queue.enqueue("polite")
+        await until_status(queue, task.id, Status.RUNNING)
+        await queue.cancel(task.id)
+        final = await until_terminal(queue, task.id)
+    assert saw_flag.is_set()
+    assert final.status is Status.CANCELLED
+
+
+async def test_a_sync_handler_that_ignores_cancellation_is_abandoned(queue: Queue) -> None:
+    release = threading.Event()
+
+    def stubborn(data: dict[str, Any]) -> None:
+        release.wait(10)
+
+    acts = actions(Action("stubborn", stubborn))
+    try:
+        async with running(queue, acts, concurrency=1, cancel_poll_s=0.02, cancel_grace_s=0.1):
+            task = await queue.enqueue("stubborn")
+            await until_status(queue, task.id, Status.RUNNING)
+            await queue.cancel(task.id)
+            final = await until_terminal(queue, task.id)
+            # its thread is still stuck, yet sync work goes on in a fresh pool
+            other = await queue.enqueue("quick")
+            assert (await until_terminal(queue, other.id)).status is Status.COMPLETED
+    finally:
+        release.set()
+    assert final.status is Status.CANCELLED
+
+
+async def test_a_sync_handler_past_its_timeout_is_told_and_retried(queue: Queue) -> None:
+    told = 0
+
+    def slow(data: dict[str, Any]) -> None:
+        nonlocal told
+        while not is_cancelled():
+            time.sleep(0.005)
+        told += 1
+
+    acts = actions(Action("slow", slow, timeout_s=0.05))
+    async with running(queue, acts, max_attempts=2):
+        final = await until_terminal(queue, (await queue.enqueue("slow")).id)
+    assert (final.status, final.attempts, told) == (Status.FAILED, 2, 2)
+    assert final.error == "timed out after 0.05s"
+
+
+async def test_a_cancel_of_a_finished_task_is_refused(queue: Queue) -> None:
+    async with running(queue, actions()):
+        task = await until_terminal(queue, (await queue.enqueue("uppercase")).id)
+    with pytest.raises(TaskConflict, match="already completed"):
+        await queue.cancel(task.id)
+
+
+async def test_an_actions_backoff_sets_the_retry_delay(queue: Queue) -> None:
+    async def flaky(data: dict[str, Any]) -> None:
+        raise RuntimeError("again")
+
+    acts = actions(Action("flaky", flaky, backoff=lambda attempt: 60.0 * attempt))
+    async with running(queue, acts, max_attempts=3):
+        task = await queue.enqueue("flaky")
+        first_fail = await until_status(queue, task.id, Status.QUEUED)
+        while first_fail.attempts == 0:
+            first_fail = await until_status(queue, task.id, Status.QUEUED)
+    assert first_fail.attempts == 1
+    assert 59 < first_fail.run_at - first_fail.errors[0].at <= 60.5
+
+
+async def test_finished_tasks_past_retention_are_pruned(queue: Queue) -> None:
+    async with running(queue, actions()):
+        done = await until_terminal(queue, (await queue.enqueue("uppercase")).id)
+    waiting = await queue.enqueue("later", run_at=time.time() + 3600)
+    async with running(queue, actions(), retention_s=0.01, prune_interval_s=0.02):
+        deadline = time.monotonic() + 5
+        while await queue.get(done.id) is not None:
+            assert time.monotonic() < deadline, "never pruned"
+            await asyncio.sleep(0.02)
+    assert await queue.get(waiting.id) is not None, "unfinished tasks are kept"
+
+
+async def test_a_schedule_enqueues_once_per_tick_across_workers(queue: Queue) -> None:
+    every_second = Action("tick", demo_actions(0)[1].handler, cron="* * * * * *")
+    acts = actions(every_second)
+    async with running(queue, acts), running(queue, acts):
+        deadline = time.monotonic() + 10
+        while len(await queue.list_tasks(action="tick")) < 3:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    ticks = await queue.list_tasks(action="tick")
+    keys = [t.idempotency_key for t in ticks]
+    assert len(keys) == len(set(keys)), f"a tick was enqueued twice: {keys}"
+    assert all(k and k.startswith("cron:tick:") for k in keys)
