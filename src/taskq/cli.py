@@ -82,6 +82,16 @@ def _worker_options(fn: F) -> F:
             "--grace-s", type=float, help="shutdown grace for running tasks  [default: 30]"
         ),
         click.option(
+            "--cancel-grace-s",
+            type=float,
+            help="time a cancelled or timed-out sync handler gets to return  [default: 5]",
+        ),
+        click.option(
+            "--retention-days",
+            type=float,
+            help="prune finished tasks older than this; 0 keeps them  [default: 7]",
+        ),
+        click.option(
             "--poll-interval-s",
             type=float,
             help="check for work from other processes  [default: 1]",
