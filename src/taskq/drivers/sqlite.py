@@ -43,10 +43,11 @@ INSERT = (
     " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING seq"
 )
 GET_BY_KEY = f"SELECT {COLUMNS} FROM tasks WHERE idempotency_key = ?"
+# INDEXED BY: left to itself the planner picks tasks_status_seq and sorts every waiting task.
 CLAIM = f"""
 UPDATE tasks SET worker_id = ?, lease_expires_at = ?
 WHERE seq IN (
-    SELECT seq FROM tasks
+    SELECT seq FROM tasks INDEXED BY {{index}}
     WHERE status = 'queued' AND worker_id IS NULL AND run_at <= ? {{queues}}
     ORDER BY priority DESC, run_at, seq
     LIMIT ?)
@@ -441,7 +442,8 @@ class SqliteDriver:
         now: float,
     ) -> list[Task]:
         queue_filter = f"AND queue IN ({_placeholders(len(queues))})" if queues else ""
-        sql = CLAIM.format(queues=queue_filter)
+        index = "tasks_ready_by_queue" if queues and len(queues) == 1 else "tasks_ready"
+        sql = CLAIM.format(queues=queue_filter, index=index)
         args = (worker_id, now + lease_s, now, *(queues or ()), n)
         rows = await self._write(lambda c: c.execute(sql, args).fetchall())
         tasks = [_row_to_task(r) for r in rows]

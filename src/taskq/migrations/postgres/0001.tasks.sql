@@ -23,7 +23,11 @@ CREATE TABLE taskq_tasks (
     lease_expires_at DOUBLE PRECISION
 );
 
-CREATE INDEX taskq_tasks_ready ON taskq_tasks (queue, priority DESC, run_at, seq)
+-- claim order (priority, then FIFO) for any queue and for one queue; partial, so they
+-- hold only the waiting tasks
+CREATE INDEX taskq_tasks_ready ON taskq_tasks (priority DESC, run_at, seq)
+    WHERE status = 'queued' AND worker_id IS NULL;
+CREATE INDEX taskq_tasks_ready_by_queue ON taskq_tasks (queue, priority DESC, run_at, seq)
     WHERE status = 'queued' AND worker_id IS NULL;
 CREATE INDEX taskq_tasks_owned ON taskq_tasks (worker_id, lease_expires_at)
     WHERE worker_id IS NOT NULL;

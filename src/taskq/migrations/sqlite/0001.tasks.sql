@@ -24,8 +24,11 @@ CREATE TABLE tasks (
     lease_expires_at REAL
 );
 
--- what claim reads: ready, unowned tasks in priority then FIFO order
-CREATE INDEX tasks_ready ON tasks (queue, priority DESC, run_at, seq)
+-- what claim reads: ready, unowned tasks in claim order (priority, then FIFO), for any
+-- queue and for one queue; both are partial, so they hold only the waiting tasks
+CREATE INDEX tasks_ready ON tasks (priority DESC, run_at, seq)
+    WHERE status = 'queued' AND worker_id IS NULL;
+CREATE INDEX tasks_ready_by_queue ON tasks (queue, priority DESC, run_at, seq)
     WHERE status = 'queued' AND worker_id IS NULL;
 -- what recover and heartbeats read
 CREATE INDEX tasks_owned ON tasks (worker_id, lease_expires_at) WHERE worker_id IS NOT NULL;
