@@ -251,3 +251,7 @@ def _serve(settings: Settings, *, run_worker: bool) -> None:
     server.run()
     if not server.started:
         _fail("the service did not start (see the log above)")
+
+
+if __name__ == "__main__":
+    main()
