@@ -61,7 +61,7 @@ def postgres_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-DRIVERS = ["sqlite"]
+DRIVERS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=DRIVERS)

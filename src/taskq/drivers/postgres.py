@@ -6,9 +6,9 @@ workers, on any hosts, share one queue. What makes that safe and quick:
 * ``claim`` locks its batch with ``FOR UPDATE SKIP LOCKED``: concurrent claimers never
   wait on each other and never get the same task.
 * Workers sleep on ``LISTEN``: every write that makes work ready (``publish``,
-  ``recover``, ``release``, a due ``retry_later``) sends ``NOTIFY`` in its own
-  transaction, so idle workers everywhere wake when it commits, not at their next poll.
-  The poll (``wait_for_work``'s timeout) only covers notifications lost while the
+  ``requeue``, ``release``, ``recover``, a due ``retry_later``) sends ``NOTIFY`` in its
+  own transaction, so idle workers everywhere wake when it commits, not at their next
+  poll. The poll (``wait_for_work``'s timeout) only covers notifications lost while the
   listening connection was down.
 * Connections come from a pool, so a task costs statements, not connection set-ups.
 * Small concurrent publishes are group committed into one INSERT: a ``NOTIFY`` takes a
@@ -40,7 +40,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from taskq import codec
 from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
-from taskq.task import AttemptError, NewTask, Status, Task, new_task_id
+from taskq.task import AttemptError, NewTask, Status, Task
 
 log = logging.getLogger(__name__)
 # psycopg_pool narrates every connection checkout at INFO; its warnings are what matter.
@@ -50,26 +50,48 @@ if logging.getLogger("psycopg.pool").level == logging.NOTSET:
 CHANNEL = "taskq_tasks"
 NOTIFY = f"NOTIFY {CHANNEL}"
 
+
+def _waking(changes: str, *, due: str = "TRUE") -> str:
+    """``changes`` (a write with RETURNING) made to also NOTIFY if a row it returns is
+    ``due``. One statement is one transaction, so the notification is sent exactly when
+    the write commits, and costs no extra round trip. Identical notifications in one
+    transaction reach each listener once.
+    """
+    return f"""
+WITH changed AS ({changes}),
+    woken AS (SELECT pg_notify('{CHANNEL}', '') FROM changed WHERE {due} LIMIT 1)
+SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+"""
+
+
 COLUMNS = (
     "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
-    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at"
+    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
+    " idempotency_key, fingerprint"
 )
 # One statement for any number of tasks: the batch travels as one JSON array, which
 # PostgreSQL unpacks far faster than it runs one INSERT a row. ORDER BY keeps ``seq``
-# (the FIFO tie-break) in submission order.
+# (the FIFO tie-break) in submission order. A row whose idempotency key is taken is
+# skipped (and returns nothing); the caller then reads the stored task.
 INSERT = """
-INSERT INTO taskq_tasks
-    (id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at)
-SELECT id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at
+INSERT INTO taskq_tasks (id, action, payload, queue, priority, max_attempts, timeout_s,
+    run_at, created_at, idempotency_key, fingerprint)
+SELECT id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
+    idempotency_key, fingerprint
 FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
         id uuid, action text, payload jsonb, queue text, priority integer,
         max_attempts integer, timeout_s double precision, run_at double precision,
-        created_at double precision))
+        created_at double precision, idempotency_key text, fingerprint text))
     WITH ORDINALITY AS new (id, action, payload, queue, priority, max_attempts, timeout_s,
-        run_at, created_at, n)
+        run_at, created_at, idempotency_key, fingerprint, n)
 ORDER BY n
-RETURNING id, seq
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id, seq, run_at
 """
+# The batch's ``now`` comes last: a task due by then wakes the workers.
+PUBLISH = _waking(INSERT, due="run_at <= %s")
+# a separate statement: its fresh snapshot sees a key another transaction just committed
+GET_BY_KEYS = f"SELECT {COLUMNS} FROM taskq_tasks WHERE idempotency_key = ANY(%s::text[])"
 # The CTE is materialised so the locked batch is chosen exactly once (a subquery may be
 # re-run by the planner, and with SKIP LOCKED each run can pick different rows).
 CLAIM = f"""
@@ -94,21 +116,59 @@ UPDATE taskq_tasks SET status = 'completed', result = %s::jsonb, error = NULL,
     processed_at = %s, worker_id = NULL, lease_expires_at = NULL
 WHERE id = %s AND worker_id = %s AND status = 'running'
 """
-APPEND_ERROR = "errors = errors || jsonb_build_array(%s::jsonb)"
-RETRY_LATER = f"""
-UPDATE taskq_tasks SET status = 'queued', error = %s, {APPEND_ERROR}, run_at = %s,
+APPEND_ERROR = "errors = errors || jsonb_build_array(%(error_json)s::jsonb)"
+# A task whose cancellation was asked for ends cancelled rather than retried; one due at
+# once (e.g. interrupted by a shutdown) wakes another worker.
+RETRY_LATER = _waking(
+    f"""
+UPDATE taskq_tasks SET
+    status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+    processed_at = CASE WHEN cancel_requested THEN %(at)s END,
+    error = %(error)s, {APPEND_ERROR}, run_at = %(run_at)s,
     worker_id = NULL, lease_expires_at = NULL
-WHERE id = %s AND worker_id = %s AND status = 'running'
+WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'running'
+RETURNING status, run_at
+""",
+    due="status = 'queued' AND run_at <= %(now)s",
+)
+FINISH = f"""
+UPDATE taskq_tasks SET status = '{{status}}', error = %(error)s, {APPEND_ERROR},
+    processed_at = %(now)s, worker_id = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = 'running'
 """
-FAIL = f"""
-UPDATE taskq_tasks SET status = 'failed', error = %s, {APPEND_ERROR}, processed_at = %s,
+FAIL = FINISH.format(status="failed")
+MARK_CANCELLED = FINISH.format(status="cancelled")
+CANCEL_QUEUED = """
+UPDATE taskq_tasks SET status = 'cancelled', error = 'cancelled', processed_at = %s,
     worker_id = NULL, lease_expires_at = NULL
-WHERE id = %s AND worker_id = %s AND status = 'running'
+WHERE id = %s AND status = 'queued'
 """
-RELEASE = """
+CANCEL_RUNNING = """
+UPDATE taskq_tasks SET cancel_requested = true WHERE id = %s AND status = 'running'
+"""
+CANCEL_REQUESTS = """
+SELECT id FROM taskq_tasks WHERE worker_id = %s AND cancel_requested AND status = 'running'
+"""
+REQUEUE = _waking(f"""
+UPDATE taskq_tasks SET status = 'queued', attempts = 0, run_at = %s, result = NULL,
+    started_at = NULL, processed_at = NULL, cancel_requested = false,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = %s AND status IN ('failed', 'cancelled')
+RETURNING {COLUMNS}
+""")
+# SKIP LOCKED: concurrent pruners share the work instead of waiting for each other.
+PRUNE = """
+DELETE FROM taskq_tasks WHERE seq IN (
+    SELECT seq FROM taskq_tasks
+    WHERE status IN ('completed', 'failed', 'cancelled') AND processed_at < %s
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED)
+"""
+RELEASE = _waking("""
 UPDATE taskq_tasks SET worker_id = NULL, lease_expires_at = NULL
 WHERE id = ANY(%s::uuid[]) AND worker_id = %s AND status = 'queued'
-"""
+RETURNING seq
+""")
 RENEW = "UPDATE taskq_tasks SET lease_expires_at = %s WHERE worker_id = %s"
 # Every worker runs recover on its heartbeat. SKIP LOCKED keeps them from queueing up
 # behind each other or behind a heartbeat renewing those very rows (which then wins).
@@ -118,16 +178,19 @@ LAPSED = """
         AND (lease_expires_at < %(now)s OR worker_id = ANY(%(dead)s::text[]))
     FOR UPDATE SKIP LOCKED
 """
-# A lost worker's prefetched tasks simply go back; its running ones count a failed attempt.
+# A lost worker's prefetched tasks simply go back; its running ones count a failed
+# attempt (or end cancelled, if that was asked for).
 RECOVER_UNSTARTED = f"""
 UPDATE taskq_tasks SET worker_id = NULL, lease_expires_at = NULL
 WHERE seq IN ({LAPSED.format(status="queued")})
 """
 RECOVER_RUNNING = f"""
 UPDATE taskq_tasks SET
-    status = CASE WHEN attempts < coalesce(max_attempts, %(default)s::integer)
-        THEN 'queued' ELSE 'failed' END,
-    processed_at = CASE WHEN attempts < coalesce(max_attempts, %(default)s::integer)
+    status = CASE WHEN cancel_requested THEN 'cancelled'
+        WHEN attempts < coalesce(max_attempts, %(default)s::integer) THEN 'queued'
+        ELSE 'failed' END,
+    processed_at = CASE
+        WHEN attempts < coalesce(max_attempts, %(default)s::integer) AND NOT cancel_requested
         THEN NULL ELSE %(now)s END,
     error = %(error)s::text,
     errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempts,
@@ -185,6 +248,8 @@ class _Row(msgspec.Struct):
     timeout_s: float | None
     run_at: float
     created_at: float
+    idempotency_key: str | None
+    fingerprint: str | None
 
 
 def _row_to_task(row: tuple[Any, ...]) -> Task:
@@ -206,6 +271,9 @@ def _row_to_task(row: tuple[Any, ...]) -> Task:
         created_at=row[14],
         started_at=row[15],
         processed_at=row[16],
+        cancel_requested=row[17],
+        idempotency_key=row[18],
+        fingerprint=row[19],
     )
 
 
@@ -229,7 +297,18 @@ def _conninfo(url: str, defaults: dict[str, str]) -> str:
     return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in given})
 
 
+def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "worker_id": worker_id,
+        "error": error.error,
+        "error_json": codec.encode(error),
+    }
+
+
 def _check_task(task: NewTask) -> None:
+    if _uuid(task.id) != task.id:
+        raise InvalidTask("id must be a UUID in its canonical form", field="id")
     # PostgreSQL's integer is 32 bits; SQLite would take 64.
     if task.priority not in INT4:
         raise InvalidTask("priority must fit in 32 bits", field="priority")
@@ -240,9 +319,11 @@ def _check_task(task: NewTask) -> None:
 class _Publish:
     """One publish call waiting in the group commit."""
 
-    def __init__(self, rows: list[_Row], ready: bool, future: asyncio.Future[list[int]]) -> None:
+    def __init__(
+        self, rows: list[_Row], now: float, future: asyncio.Future[list[int | None]]
+    ) -> None:
         self.rows = rows
-        self.ready = ready
+        self.now = now
         self.future = future
 
 
@@ -353,15 +434,10 @@ class PostgresDriver:
         async with self._connection() as conn:
             return await (await conn.execute(query, args)).fetchall()
 
-    async def _rowcount(self, query: str, args: Sequence[Any], *, notify: bool = False) -> int:
-        """Run one write; with ``notify``, wake listeners in the same transaction."""
+    async def _rowcount(self, query: str, args: Any) -> int:
+        """Run one write: how many rows it changed (or, with RETURNING, returned)."""
         async with self._connection() as conn:
-            if not notify:
-                return (await conn.execute(query, args)).rowcount
-            async with conn.pipeline(), conn.transaction():  # one round trip
-                cur = await conn.execute(query, args)
-                await conn.execute(NOTIFY)
-            return cur.rowcount
+            return (await conn.execute(query, args)).rowcount
 
     # wake-ups
 
@@ -390,7 +466,7 @@ class PostgresDriver:
                     async with contextlib.aclosing(conn.notifies()) as notifies:
                         async for _ in notifies:
                             self._new_work.set()
-                except psycopg.Error as exc:
+                except Exception as exc:  # whatever broke it, keep the worker going
                     if conn is not None:
                         log.warning(
                             "lost the LISTEN connection to %s (%s): polling until it is back",
@@ -419,7 +495,7 @@ class PostgresDriver:
             _check_task(t)
         rows = [
             _Row(
-                id=new_task_id(),
+                id=t.id,
                 action=t.action,
                 payload=t.data,
                 queue=t.queue,
@@ -428,56 +504,71 @@ class PostgresDriver:
                 timeout_s=t.timeout_s,
                 run_at=now if t.run_at is None else t.run_at,
                 created_at=now,
+                idempotency_key=t.idempotency_key,
+                fingerprint=t.fingerprint,
             )
             for t in tasks
         ]
         if not rows:
             return []
-        ready = any(r.run_at <= now for r in rows)
         if self.group_commit and len(rows) < GROUP_COMMIT_MAX_TASKS:
-            seqs = await self._insert_grouped(rows, ready)
+            seqs = await self._insert_grouped(rows, now)
         else:
-            seqs = await self._insert(rows, notify=ready)
-        if ready:
+            seqs = await self._insert(rows, now=now)
+        if any(seq is not None and r.run_at <= now for seq, r in zip(seqs, rows, strict=True)):
             self._new_work.set()
-        return [
-            Task(
-                seq=seq,
-                id=r.id,
-                action=r.action,
-                payload=r.payload,
-                status=Status.QUEUED,
-                queue=r.queue,
-                priority=r.priority,
-                max_attempts=r.max_attempts,
-                timeout_s=r.timeout_s,
-                run_at=r.run_at,
-                created_at=r.created_at,
+        taken = [r.idempotency_key for seq, r in zip(seqs, rows, strict=True) if seq is None]
+        stored = await self._stored_by_key(taken) if taken else {}
+        published: list[Task] = []
+        for seq, r in zip(seqs, rows, strict=True):
+            if seq is None:  # its idempotency key was taken: the task holding it instead
+                published.append(stored[r.idempotency_key])
+                continue
+            published.append(
+                Task(
+                    seq=seq,
+                    id=r.id,
+                    action=r.action,
+                    payload=r.payload,
+                    status=Status.QUEUED,
+                    queue=r.queue,
+                    priority=r.priority,
+                    max_attempts=r.max_attempts,
+                    timeout_s=r.timeout_s,
+                    run_at=r.run_at,
+                    created_at=r.created_at,
+                    idempotency_key=r.idempotency_key,
+                    fingerprint=r.fingerprint,
+                )
             )
-            for seq, r in zip(seqs, rows, strict=True)
-        ]
+        return published
 
-    async def _insert(self, rows: list[_Row], *, notify: bool) -> list[int]:
-        """Insert ``rows`` in one transaction; their seqs, in order."""
+    async def _stored_by_key(self, keys: list[str | None]) -> dict[str | None, Task]:
+        """The stored tasks holding these idempotency keys."""
+        found = {
+            t.idempotency_key: t
+            for t in map(_row_to_task, await self._fetchall(GET_BY_KEYS, (keys,)))
+        }
+        if any(k not in found for k in keys):  # pruned in between: the key is free again
+            raise StoreUnavailable("an idempotency key changed hands during the publish, try again")
+        return found
+
+    async def _insert(self, rows: list[_Row], *, now: float) -> list[int | None]:
+        """Insert ``rows`` in one statement: each one's seq, None if its key was taken."""
         batch = codec.encode(rows)
         async with self._connection() as conn:
             try:
-                if notify:
-                    async with conn.pipeline(), conn.transaction():
-                        cur = await conn.execute(INSERT, (batch,))
-                        await conn.execute(NOTIFY)
-                else:
-                    cur = await conn.execute(INSERT, (batch,))
-                seq_of = dict(await cur.fetchall())
+                cur = await conn.execute(PUBLISH, (batch, now))
+                seq_of = {row[0]: row[1] for row in await cur.fetchall()}
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 # e.g. a NUL character, which PostgreSQL text and JSONB cannot hold
                 raise InvalidTask(f"PostgreSQL cannot store this task: {_one_line(exc)}") from exc
-        return [seq_of[r.id] for r in rows]
+        return [seq_of.get(r.id) for r in rows]
 
-    async def _insert_grouped(self, rows: list[_Row], ready: bool) -> list[int]:
+    async def _insert_grouped(self, rows: list[_Row], now: float) -> list[int | None]:
         """Insert ``rows`` in the next group commit; return once it has committed."""
         loop = asyncio.get_running_loop()
-        publish = _Publish(rows, ready, loop.create_future())
+        publish = _Publish(rows, now, loop.create_future())
         self._pending.append(publish)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
@@ -491,7 +582,7 @@ class PostgresDriver:
                 batch, self._pending = self._pending, []
                 rows = [r for p in batch for r in p.rows]
                 try:
-                    seqs = await self._insert(rows, notify=any(p.ready for p in batch))
+                    seqs = await self._insert(rows, now=max(p.now for p in batch))
                 except InvalidTask as exc:
                     if len(batch) == 1:
                         _settle(batch[0].future, exc=exc)
@@ -514,11 +605,34 @@ class PostgresDriver:
 
     async def _insert_alone(self, publish: _Publish) -> None:
         try:
-            seqs = await self._insert(publish.rows, notify=publish.ready)
+            seqs = await self._insert(publish.rows, now=publish.now)
         except Exception as exc:  # handed to the caller
             _settle(publish.future, exc=exc)
         else:
             _settle(publish.future, seqs)
+
+    async def cancel(self, task_id: str, *, now: float) -> Task | None:
+        key = _uuid(task_id)
+        if key is None:
+            return None
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(CANCEL_QUEUED, (now, key))
+            await conn.execute(CANCEL_RUNNING, (key,))
+            row = await (await conn.execute(GET, (key,))).fetchone()
+        return None if row is None else _row_to_task(row)
+
+    async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
+        key = _uuid(task_id)
+        if key is None:
+            return False, None
+        row = await self._fetchone(REQUEUE, (now, key))
+        if row is not None:
+            self._new_work.set()
+            return True, _row_to_task(row)
+        return False, await self.get(key)
+
+    async def prune(self, *, before: float, limit: int) -> int:
+        return await self._rowcount(PRUNE, (before, limit))
 
     # readers
 
@@ -617,26 +731,38 @@ class PostgresDriver:
         key = _uuid(task_id)
         if key is None:
             return False
-        args = (error.error, codec.encode(error), run_at, key, worker_id)
-        # due at once (e.g. interrupted by a shutdown): another worker may take it now
-        notify = run_at <= time.time()
-        n = await self._rowcount(RETRY_LATER, args, notify=notify)
-        if n and notify:
+        now = time.time()
+        args = {**_error_args(key, worker_id, error), "at": error.at, "run_at": run_at, "now": now}
+        rows = await self._fetchall(RETRY_LATER, args)
+        if rows and rows[0][0] == Status.QUEUED and run_at <= now:
             self._new_work.set()
-        return n == 1
+        return len(rows) == 1
 
     async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
+        return await self._finish(FAIL, task_id, worker_id, error, now=now)
+
+    async def mark_cancelled(
+        self, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
+        return await self._finish(MARK_CANCELLED, task_id, worker_id, error, now=now)
+
+    async def _finish(
+        self, query: str, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
         key = _uuid(task_id)
         if key is None:
             return False
-        args = (error.error, codec.encode(error), now, key, worker_id)
-        return await self._rowcount(FAIL, args) == 1
+        args = {**_error_args(key, worker_id, error), "now": now}
+        return await self._rowcount(query, args) == 1
+
+    async def cancel_requests(self, worker_id: str) -> list[str]:
+        return [r[0] for r in await self._fetchall(CANCEL_REQUESTS, (worker_id,))]
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
         keys = [k for k in map(_uuid, task_ids) if k is not None]
         if not keys:
             return 0
-        n = await self._rowcount(RELEASE, (keys, worker_id), notify=True)
+        n = await self._rowcount(RELEASE, (keys, worker_id))
         if n:
             self._new_work.set()
         return n
@@ -671,8 +797,8 @@ class PostgresDriver:
 
 
 def _settle(
-    future: asyncio.Future[list[int]],
-    result: list[int] | None = None,
+    future: asyncio.Future[list[int | None]],
+    result: list[int | None] | None = None,
     *,
     exc: BaseException | None = None,
 ) -> None:
