@@ -44,21 +44,60 @@ def sqlite_url(tmp_path: Path) -> str:
     return str(tmp_path / "data" / "tasks.db")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL, dropped afterwards."""
-    need_service("PostgreSQL", "127.0.0.1", 5432)
+def _create_database(prefix: str) -> str:
     import psycopg
 
-    name = f"taskq_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, unmigrated database on the local PostgreSQL, dropped afterwards."""
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    url = _create_database("taskq_test")
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres() -> Iterator[str]:
+    """One migrated database for the session; tests empty it instead of creating their own
+    (creating and migrating a database costs over a second, emptying one milliseconds)."""
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    url = _create_database("taskq_test_shared")
+    taskq.migrate(url)
+    try:
+        yield url
+    finally:
+        _drop_database(url)
+
+
+@pytest.fixture
+def migrated_postgres_url(_migrated_postgres: str) -> str:
+    import psycopg
+
+    with psycopg.connect(_migrated_postgres, autocommit=True) as conn:
+        conn.execute("TRUNCATE taskq_tasks RESTART IDENTITY")
+    return _migrated_postgres
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_url: str) -> str:
+    taskq.migrate(sqlite_url)
+    return sqlite_url
 
 
 DRIVERS = ["sqlite", "postgres"]
@@ -67,8 +106,7 @@ DRIVERS = ["sqlite", "postgres"]
 @pytest.fixture(params=DRIVERS)
 def database_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty database of each driver in turn."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    taskq.migrate(url)
+    url: str = request.getfixturevalue(f"migrated_{request.param}_url")
     return url
 
 
