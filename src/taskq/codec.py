@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import msgspec
@@ -24,6 +25,15 @@ def encode(value: Any) -> str:
         return _encoder.encode(value).decode()
     except (TypeError, msgspec.EncodeError) as exc:
         raise NotJSON(f"not JSON-serialisable: {exc}") from exc
+
+
+# \u0000 as an escape, not as the text after an escaped backslash ("\\u0000")
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def holds_nul(json_text: str) -> bool:
+    """Whether JSON text encodes a NUL character somewhere (which PostgreSQL rejects)."""
+    return "\\u0000" in json_text and _NUL_ESCAPE.search(json_text) is not None
 
 
 def fingerprint(value: Any) -> str:

@@ -98,6 +98,8 @@ class Task(msgspec.Struct, kw_only=True):
 
 MAX_ACTION_LENGTH = 200
 MAX_QUEUE_LENGTH = 100
+# what every store can hold: a 32-bit integer column, and text without NUL characters
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def validate(task: NewTask) -> None:
@@ -106,11 +108,19 @@ def validate(task: NewTask) -> None:
         raise InvalidTask("action must be a non-empty string", field="action")
     if len(task.action) > MAX_ACTION_LENGTH:
         raise InvalidTask(f"action must be at most {MAX_ACTION_LENGTH} characters", field="action")
+    if "\x00" in task.action:
+        raise InvalidTask("action must not contain NUL characters", field="action")
     if not isinstance(task.data, dict):
         raise InvalidTask("data must be a JSON object", field="data")
     if not task.queue or len(task.queue) > MAX_QUEUE_LENGTH:
         raise InvalidTask(f"queue must be 1 to {MAX_QUEUE_LENGTH} characters", field="queue")
+    if "\x00" in task.queue:
+        raise InvalidTask("queue must not contain NUL characters", field="queue")
+    if not INT32_MIN <= task.priority <= INT32_MAX:
+        raise InvalidTask(f"priority must be between {INT32_MIN} and {INT32_MAX}", field="priority")
     if task.max_attempts is not None and task.max_attempts < 1:
         raise InvalidTask("max_attempts must be at least 1", field="max_attempts")
+    if task.max_attempts is not None and task.max_attempts > INT32_MAX:
+        raise InvalidTask(f"max_attempts must be at most {INT32_MAX}", field="max_attempts")
     if task.timeout_s is not None and task.timeout_s <= 0:
         raise InvalidTask("timeout must be a positive number of seconds", field="timeout")

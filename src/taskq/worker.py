@@ -356,6 +356,10 @@ class Worker:
             # Running it again would give the same result: no retry.
             await self._fail(task, self._error(task, f"the result is {exc}"))
             return
+        if codec.holds_nul(result_json):  # PostgreSQL cannot store it; fail alike everywhere
+            message = "the result holds a NUL character (\\u0000), which cannot be stored"
+            await self._fail(task, self._error(task, message))
+            return
         await self._record(
             self.driver.complete(task.id, self.id, result_json, now=time.time()), task
         )

@@ -122,6 +122,25 @@ async def test_options_are_echoed_in_the_task(client: httpx.AsyncClient) -> None
             "run_at",
         ),
         (b'{"action": "x", "queue": ""}', 422, "queue must be 1 to 100 characters", "queue"),
+        (
+            b'{"action": "x", "priority": 9223372036854775808}',
+            422,
+            "priority must be between -2147483648 and 2147483647",
+            "priority",
+        ),
+        (
+            b'{"action": "x", "priority": -2147483649}',
+            422,
+            "priority must be between -2147483648 and 2147483647",
+            "priority",
+        ),
+        (
+            b'{"action": "x", "max_attempts": 2147483648}',
+            422,
+            "max_attempts must be at most 2147483647",
+            "max_attempts",
+        ),
+        (b'{"action": "a\\u0000b"}', 422, "action must not contain NUL characters", "action"),
     ],
 )
 async def test_bad_input_gets_a_clear_4xx(

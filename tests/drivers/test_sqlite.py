@@ -13,7 +13,7 @@ from pathlib import Path
 import taskq
 from taskq.drivers.sqlite import SqliteDriver
 from taskq.drivers.wakeup import wakeup_dir
-from taskq.task import NewTask
+from taskq.task import NewTask, Status
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 5) -> None:
@@ -112,5 +112,29 @@ async def test_a_dead_listeners_socket_is_cleaned_up(sqlite_url: str) -> None:
     try:
         await driver.publish([NewTask(action="x")], now=time.time())
         await until(lambda: not Path(stale).exists())
+    finally:
+        await driver.close()
+
+
+async def test_an_op_that_raises_fails_alone_and_never_hangs(sqlite_url: str) -> None:
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url)
+    try:
+        assert driver._writer is not None
+
+        def broken(conn: sqlite3.Connection) -> None:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+        good = driver.publish([NewTask(action="x")], now=time.time())
+        results = await asyncio.wait_for(
+            asyncio.gather(driver._writer.write(broken), good, return_exceptions=True), 5
+        )
+        assert isinstance(results[0], OverflowError)
+        assert len(results[1]) == 1
+        alone = await asyncio.wait_for(
+            asyncio.gather(driver._writer.write(broken), return_exceptions=True), 5
+        )
+        assert isinstance(alone[0], OverflowError)
+        assert (await driver.counts())[Status.QUEUED] == 1
     finally:
         await driver.close()

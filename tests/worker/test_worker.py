@@ -135,6 +135,16 @@ async def test_a_result_json_cannot_hold_fails_the_task(queue: Queue) -> None:
     assert task.error.startswith("the result is not JSON-serialisable")
 
 
+async def test_a_result_the_store_cannot_keep_fails_the_task(queue: Queue) -> None:
+    async def nul(data: dict[str, Any]) -> str:
+        return "a\x00b"
+
+    async with running(queue, actions(Action("nul", nul))):
+        task = await until_terminal(queue, (await queue.enqueue("nul")).id)
+    assert (task.status, task.attempts) == (Status.FAILED, 1)
+    assert task.error == "the result holds a NUL character (\\u0000), which cannot be stored"
+
+
 async def test_sync_handlers_run_off_the_event_loop(queue: Queue) -> None:
     release = threading.Event()
     threads: set[str] = set()

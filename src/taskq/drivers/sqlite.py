@@ -171,21 +171,38 @@ def connect(path: str, *, synchronous: Synchronous = "FULL") -> sqlite3.Connecti
     return conn
 
 
+class _Failed:
+    """The outcome of a write operation that raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _store_error(error: Exception) -> Exception:
+    """What a caller sees: the store's failures as StoreUnavailable, anything else as is."""
+    if isinstance(error, sqlite3.Error):
+        return StoreUnavailable(f"database write failed: {error}")
+    return error
+
+
 def _apply(conn: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
     """Run write operations in one transaction; one op's error fails only that op."""
     outcomes: list[Any] = []
+    isolate = len(ops) > 1  # a lone op needs no savepoint: its transaction is its own
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if len(ops) == 1:
-            outcomes.append(ops[0](conn))
-        else:
-            for op in ops:
+        for op in ops:
+            if isolate:
                 conn.execute("SAVEPOINT op")
-                try:
-                    outcomes.append(op(conn))
-                except sqlite3.Error as exc:
+            try:
+                outcomes.append(op(conn))
+            except Exception as exc:
+                if isolate:
                     conn.execute("ROLLBACK TO op")
-                    outcomes.append(exc)
+                outcomes.append(_Failed(exc))
+            if isolate:
                 conn.execute("RELEASE op")
         conn.execute("COMMIT")
     except BaseException:
@@ -222,17 +239,14 @@ class GroupCommit:
                     outcomes = await loop.run_in_executor(
                         self._thread, _apply, self._conn, [op for op, _ in batch]
                     )
-                except sqlite3.Error as exc:
+                except Exception as exc:  # the transaction itself failed: so did every op
                     log.warning("write transaction failed: %s", exc)
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(StoreUnavailable(f"database write failed: {exc}"))
-                    continue
+                    outcomes = [_Failed(exc)] * len(batch)
                 for (_, fut), outcome in zip(batch, outcomes, strict=True):
                     if fut.done():
                         continue
-                    if isinstance(outcome, sqlite3.Error):
-                        fut.set_exception(StoreUnavailable(f"database write failed: {outcome}"))
+                    if isinstance(outcome, _Failed):
+                        fut.set_exception(_store_error(outcome.error))
                     else:
                         fut.set_result(outcome)
         finally:
