@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import msgspec
 from croniter import croniter
 
 from taskq import actions as handlers
@@ -31,7 +32,7 @@ from taskq.actions import Action, Actions, Fail, Retry
 from taskq.config import Settings
 from taskq.errors import StoreUnavailable
 from taskq.queue import Queue
-from taskq.task import AttemptError, NewTask, Task
+from taskq.task import AttemptError, NewTask, Status, Task
 
 log = logging.getLogger(__name__)
 
@@ -266,16 +267,18 @@ class Worker:
                 self._room.set()
 
     async def _execute(self, claimed: Task) -> None:
+        now = time.time()
         try:
-            task = await self.driver.start(
-                claimed.id, self.id, lease_s=self.lease_s, now=time.time()
-            )
+            attempt = await self.driver.start(claimed.id, self.id, lease_s=self.lease_s, now=now)
         except StoreUnavailable as exc:
             log.warning("could not start task %s (its lease will lapse): %s", claimed.id, exc)
             return
-        if task is None:
+        if attempt is None:
             log.info("task %s is no longer ours (cancelled or taken over)", claimed.id)
             return
+        task = msgspec.structs.replace(
+            claimed, status=Status.RUNNING, attempts=attempt, started_at=now
+        )
         action = self.actions.resolve(task.action)
         log.debug("task %s (%s) attempt %d started", task.id, task.action, task.attempts)
         try:

@@ -87,8 +87,12 @@ class Driver(Protocol):
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
-    ) -> Task | None:
-        """Mark a claimed task ``running`` and count the attempt; None if no longer ours."""
+    ) -> int | None:
+        """Mark a claimed task ``running`` and count the attempt.
+
+        Returns the attempt's number, or None if the task is no longer ours (cancelled, or
+        taken over after its lease lapsed).
+        """
 
     async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
         """Record success (the result as JSON text); False if the task is no longer ours."""

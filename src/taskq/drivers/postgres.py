@@ -105,11 +105,11 @@ UPDATE taskq_tasks SET worker_id = %(worker_id)s, lease_expires_at = %(lease_exp
 WHERE seq IN (SELECT seq FROM picked)
 RETURNING {COLUMNS}
 """
-START = f"""
+START = """
 UPDATE taskq_tasks SET status = 'running', attempts = attempts + 1, started_at = %s,
     lease_expires_at = %s
 WHERE id = %s AND worker_id = %s AND status = 'queued'
-RETURNING {COLUMNS}
+RETURNING attempts
 """
 COMPLETE = """
 UPDATE taskq_tasks SET status = 'completed', result = %s::jsonb, error = NULL,
@@ -712,12 +712,12 @@ class PostgresDriver:
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
-    ) -> Task | None:
+    ) -> int | None:
         key = _uuid(task_id)
         if key is None:
             return None
         row = await self._fetchone(START, (now, now + lease_s, key, worker_id))
-        return None if row is None else _row_to_task(row)
+        return None if row is None else int(row[0])
 
     async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
         key = _uuid(task_id)

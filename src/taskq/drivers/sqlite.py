@@ -53,10 +53,10 @@ WHERE seq IN (
     LIMIT ?)
 RETURNING {COLUMNS}
 """
-START = f"""
+START = """
 UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = ?, lease_expires_at = ?
 WHERE id = ? AND worker_id = ? AND status = 'queued'
-RETURNING {COLUMNS}
+RETURNING attempts
 """
 COMPLETE = """
 UPDATE tasks SET status = 'completed', result = ?, error = NULL, processed_at = ?,
@@ -467,10 +467,10 @@ class SqliteDriver:
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
-    ) -> Task | None:
+    ) -> int | None:
         args = (now, now + lease_s, task_id, worker_id)
         row = await self._write(lambda c: c.execute(START, args).fetchone())
-        return None if row is None else _row_to_task(row)
+        return None if row is None else int(row[0])
 
     async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
         args = (result_json, now, task_id, worker_id)
