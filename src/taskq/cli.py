@@ -44,6 +44,11 @@ def _common_options(fn: F) -> F:
         click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"])),
         click.option("--log-format", type=click.Choice(["text", "json"])),
         click.option(
+            "--pg-pool-size",
+            type=int,
+            help="PostgreSQL connections per process, plus one listening  [default: 10]",
+        ),
+        click.option(
             "--sqlite-synchronous",
             type=click.Choice(["FULL", "NORMAL"]),
             help="SQLite fsync level  [default: FULL]",
@@ -205,9 +210,7 @@ async def _work(settings: Settings) -> None:
     from taskq.queue import Queue
     from taskq.worker import Worker
 
-    async with Queue.connect(
-        settings.database, sqlite_synchronous=settings.sqlite_synchronous
-    ) as queue:
+    async with Queue.from_settings(settings) as queue:
         consumer = Worker.from_settings(queue, settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     cron: dict[str, str] = {}
     poll_interval_s: float = Field(1.0, gt=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    pg_pool_size: int = Field(10, ge=1, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
 

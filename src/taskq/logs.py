@@ -35,5 +35,6 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # yoyo narrates every migration step at INFO; taskq reports what was applied itself
-    logging.getLogger("yoyo").setLevel(max(logging.WARNING, root.level))
+    # yoyo narrates every migration step and psycopg_pool every connection at INFO
+    for chatty in ("yoyo", "psycopg.pool"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

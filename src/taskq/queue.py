@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from taskq import codec, drivers, migrations
+from taskq.config import Settings
 from taskq.drivers.base import Driver
 from taskq.errors import TaskConflict, TaskNotFound
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
@@ -36,10 +37,27 @@ class Queue:
 
     @classmethod
     def connect(
-        cls, database: str, *, sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+        cls,
+        database: str,
+        *,
+        sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        pg_pool_size: int = 10,
     ) -> Queue:
         """A queue on ``database`` (a SQLite path, ``sqlite:///…`` or ``postgresql://…``)."""
-        return cls(drivers.for_url(database, sqlite_synchronous=sqlite_synchronous))
+        return cls(
+            drivers.for_url(
+                database, sqlite_synchronous=sqlite_synchronous, pg_pool_size=pg_pool_size
+            )
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Queue:
+        """A queue on ``settings.database`` with the store options of ``settings``."""
+        return cls.connect(
+            settings.database,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            pg_pool_size=settings.pg_pool_size,
+        )
 
     async def open(self) -> None:
         """Check the schema is current, then connect."""

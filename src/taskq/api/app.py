@@ -30,7 +30,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        queue = Queue.connect(settings.database, sqlite_synchronous=settings.sqlite_synchronous)
+        queue = Queue.from_settings(settings)
         await queue.open()
         app.state.queue = queue
         worker = Worker.from_settings(queue, settings) if run_worker else None

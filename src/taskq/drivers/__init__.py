@@ -23,12 +23,17 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-def for_url(url: str, *, sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL") -> Driver:
+def for_url(
+    url: str,
+    *,
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    pg_pool_size: int = 10,
+) -> Driver:
     """The driver for a database URL or a plain SQLite file path."""
     if is_postgres_url(url):
         from taskq.drivers.postgres import PostgresDriver
 
-        return PostgresDriver(url)
+        return PostgresDriver(url, max_size=pg_pool_size)
     if "://" in url and not url.startswith("sqlite:"):
         raise ValueError(
             f"unsupported database URL {url!r}: use a file path, sqlite:/// or postgresql://"

@@ -43,9 +43,6 @@ from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
 from taskq.task import AttemptError, NewTask, Status, Task
 
 log = logging.getLogger(__name__)
-# psycopg_pool narrates every connection checkout at INFO; its warnings are what matter.
-if logging.getLogger("psycopg.pool").level == logging.NOTSET:
-    logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 
 CHANNEL = "taskq_tasks"
 NOTIFY = f"NOTIFY {CHANNEL}"
