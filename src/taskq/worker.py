@@ -158,7 +158,8 @@ class Worker:
         self.prune_interval_s = prune_interval_s
         self.id = new_worker_id()
         self._buffer: asyncio.Queue[Task | None] = asyncio.Queue()
-        self._in_hand = 0
+        self._in_hand = 0  # claimed: buffered or executing
+        self._executing = 0
         self._attempts: dict[str, Attempt] = {}
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -231,9 +232,16 @@ class Worker:
                 self._room.clear()
                 await self._room.wait()
                 continue
+            # runners waiting on an empty buffer: their tasks are started in the claim itself
+            idle = self.concurrency - self._executing - self._buffer.qsize()
             try:
                 tasks = await self.driver.claim(
-                    self.id, room, queues=self.queues, lease_s=self.lease_s, now=time.time()
+                    self.id,
+                    room,
+                    queues=self.queues,
+                    lease_s=self.lease_s,
+                    now=time.time(),
+                    start=max(0, idle),
                 )
             except StoreUnavailable as exc:
                 log.warning("claim failed, retrying: %s", exc)
@@ -260,25 +268,18 @@ class Worker:
 
     async def _run_tasks(self) -> None:
         while (task := await self._buffer.get()) is not None:
+            self._executing += 1
             try:
                 await self._execute(task)
             finally:
+                self._executing -= 1
                 self._in_hand -= 1
                 self._room.set()
 
     async def _execute(self, claimed: Task) -> None:
-        now = time.time()
-        try:
-            attempt = await self.driver.start(claimed.id, self.id, lease_s=self.lease_s, now=now)
-        except StoreUnavailable as exc:
-            log.warning("could not start task %s (its lease will lapse): %s", claimed.id, exc)
+        task = claimed if claimed.status is Status.RUNNING else await self._start(claimed)
+        if task is None:
             return
-        if attempt is None:
-            log.info("task %s is no longer ours (cancelled or taken over)", claimed.id)
-            return
-        task = msgspec.structs.replace(
-            claimed, status=Status.RUNNING, attempts=attempt, started_at=now
-        )
         action = self.actions.resolve(task.action)
         log.debug("task %s (%s) attempt %d started", task.id, task.action, task.attempts)
         try:
@@ -300,6 +301,21 @@ class Worker:
             await self._retry_or_fail(task, action, error)
         else:
             await self._succeed(task, result)
+
+    async def _start(self, claimed: Task) -> Task | None:
+        """Start a prefetched task; None if it is no longer ours."""
+        now = time.time()
+        try:
+            attempt = await self.driver.start(claimed.id, self.id, lease_s=self.lease_s, now=now)
+        except StoreUnavailable as exc:
+            log.warning("could not start task %s (its lease will lapse): %s", claimed.id, exc)
+            return None
+        if attempt is None:
+            log.info("task %s is no longer ours (cancelled or taken over)", claimed.id)
+            return None
+        return msgspec.structs.replace(
+            claimed, status=Status.RUNNING, attempts=attempt, started_at=now
+        )
 
     async def _attempt(self, task: Task, action: Action) -> Any:
         """Run the handler until it returns, or it is cancelled, or it times out."""
@@ -483,11 +499,18 @@ class Worker:
 
     async def _shut_down(self, runners: list[asyncio.Task[None]]) -> None:
         unstarted: list[Task] = []
+        started: list[Task] = []  # claimed and started together: they run within the grace
         while not self._buffer.empty():
             item = self._buffer.get_nowait()
-            if item is not None:
+            if item is None:
+                continue
+            if item.status is Status.RUNNING:
+                started.append(item)
+            else:
                 unstarted.append(item)
                 self._in_hand -= 1
+        for item in started:
+            self._buffer.put_nowait(item)
         if unstarted:
             try:
                 n = await self.driver.release([t.id for t in unstarted], self.id)

@@ -341,3 +341,28 @@ async def test_prune_deletes_only_old_finished_tasks(driver: Driver) -> None:
     assert await driver.get(old) is None
     assert await driver.get(recent) is not None
     assert (await driver.counts())[Status.QUEUED] == 1
+
+
+async def test_claim_can_start_the_first_tasks_in_the_same_commit(driver: Driver) -> None:
+    first, second, third = await driver.publish([new(), new(), new()], now=time.time())
+    claimed = await driver.claim("w1", 3, queues=None, lease_s=LEASE_S, now=time.time(), start=2)
+    assert [t.id for t in claimed] == [first.id, second.id, third.id]
+    assert [(t.status, t.attempts) for t in claimed] == [
+        (Status.RUNNING, 1),
+        (Status.RUNNING, 1),
+        (Status.QUEUED, 0),
+    ]
+    assert all(t.started_at is not None for t in claimed[:2])
+    stored = await driver.get(first.id)
+    assert stored is not None
+    assert (stored.status, stored.attempts) == (Status.RUNNING, 1)
+    assert await driver.complete(first.id, "w1", "1", now=time.time())
+    assert await driver.start(third.id, "w1", lease_s=LEASE_S, now=time.time()) == 1
+
+
+async def test_claim_starts_no_more_than_it_claims(driver: Driver) -> None:
+    await driver.publish([new()], now=time.time())
+    claimed = await driver.claim(
+        "w1", 1, queues=["default"], lease_s=LEASE_S, now=time.time(), start=5
+    )
+    assert [t.status for t in claimed] == [Status.RUNNING]

@@ -82,8 +82,14 @@ class Driver(Protocol):
         queues: Sequence[str] | None,
         lease_s: float,
         now: float,
+        start: int = 0,
     ) -> list[Task]:
-        """Take up to ``n`` ready tasks (highest priority first, FIFO within one)."""
+        """Take up to ``n`` ready tasks (highest priority first, FIFO within one).
+
+        The first ``start`` of them are started in the same commit (``running``, attempt
+        counted, as ``start`` would), for runners that are idle now; the rest stay
+        ``queued`` and owned (prefetched). Returned in claim order.
+        """
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float

@@ -44,13 +44,21 @@ INSERT = (
 )
 GET_BY_KEY = f"SELECT {COLUMNS} FROM tasks WHERE idempotency_key = ?"
 # INDEXED BY: left to itself the planner picks tasks_status_seq and sorts every waiting task.
-CLAIM = f"""
-UPDATE tasks SET worker_id = ?, lease_expires_at = ?
-WHERE seq IN (
-    SELECT seq FROM tasks INDEXED BY {{index}}
-    WHERE status = 'queued' AND worker_id IS NULL AND run_at <= ? {{queues}}
+_READY = """
+    SELECT seq FROM tasks INDEXED BY {index}
+    WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now {queues}
     ORDER BY priority DESC, run_at, seq
-    LIMIT ?)
+    LIMIT :n"""
+CLAIM = f"""
+UPDATE tasks SET worker_id = :worker, lease_expires_at = :lease
+WHERE seq IN ({_READY})
+RETURNING {COLUMNS}
+"""
+# the same, for tasks an idle runner starts at once: one commit instead of two
+CLAIM_STARTED = f"""
+UPDATE tasks SET worker_id = :worker, lease_expires_at = :lease,
+    status = 'running', attempts = attempts + 1, started_at = :now
+WHERE seq IN ({_READY})
 RETURNING {COLUMNS}
 """
 START = """
@@ -454,15 +462,27 @@ class SqliteDriver:
         queues: Sequence[str] | None,
         lease_s: float,
         now: float,
+        start: int = 0,
     ) -> list[Task]:
-        queue_filter = f"AND queue IN ({_placeholders(len(queues))})" if queues else ""
-        index = "tasks_ready_by_queue" if queues and len(queues) == 1 else "tasks_ready"
-        sql = CLAIM.format(queues=queue_filter, index=index)
-        args = (worker_id, now + lease_s, now, *(queues or ()), n)
-        rows = await self._write(lambda c: c.execute(sql, args).fetchall())
-        tasks = [_row_to_task(r) for r in rows]
-        # RETURNING gives no order guarantee
-        tasks.sort(key=lambda t: (-t.priority, t.run_at, t.seq))
+        names = [f":queue{i}" for i in range(len(queues or ()))]
+        params: dict[str, Any] = {"worker": worker_id, "lease": now + lease_s, "now": now}
+        params.update({name[1:]: q for name, q in zip(names, queues or (), strict=True)})
+        shape = {
+            "queues": f"AND queue IN ({', '.join(names)})" if names else "",
+            "index": "tasks_ready_by_queue" if len(names) == 1 else "tasks_ready",
+        }
+        started_sql, claimed_sql = CLAIM_STARTED.format(**shape), CLAIM.format(**shape)
+        start = max(0, min(start, n))
+
+        def claim(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            rows = conn.execute(started_sql, {**params, "n": start}).fetchall() if start else []
+            if n > start:  # the started ones are owned now, so these are the next in line
+                rows += conn.execute(claimed_sql, {**params, "n": n - start}).fetchall()
+            return rows
+
+        tasks = [_row_to_task(r) for r in await self._write(claim)]
+        # RETURNING gives no order guarantee; started ones go first, as they were first
+        tasks.sort(key=lambda t: (t.status is not Status.RUNNING, -t.priority, t.run_at, t.seq))
         return tasks
 
     async def start(
