@@ -15,7 +15,7 @@ from pathlib import Path
 
 MODULE = "probe_actions"
 
-SOURCE = '''\
+SOURCE = """\
 import os
 import time
 
@@ -49,7 +49,7 @@ def boom(data):
 @taskq.action("refuse")
 async def refuse(data):
     raise taskq.Fail(f"refused {{data['key']}}")
-'''
+"""
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,27 @@ def test_kill9_mid_work_then_restart_loses_nothing_and_runs_each_task_to_one_res
 ) -> None:
     n = 60
     first = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "300", "--concurrency", "2",
-        "--lease-s", LEASE_S, name="run-killed",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "300",
+        "--concurrency",
+        "2",
+        "--lease-s",
+        LEASE_S,
+        name="run-killed",
     )
     first.wait_ready()
     with httpx.Client(base_url=first.url, timeout=5) as http:
-        texts = {client.submit(http, "uppercase", {"text": f"task {i}"}): f"task {i}"
-                 for i in range(n)}
+        texts = {
+            client.submit(http, "uppercase", {"text": f"task {i}"}): f"task {i}" for i in range(n)
+        }
         wait_until(
             lambda: client.count(http, "completed") >= 2 and client.count(http, "running") >= 1,
-            15, what="work under way", details=procs.describe,
+            15,
+            what="work under way",
+            details=procs.describe,
         )
     first.kill9()
 
@@ -52,8 +63,16 @@ def test_kill9_mid_work_then_restart_loses_nothing_and_runs_each_task_to_one_res
     assert running, "the kill did not land mid-task"
 
     second = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "20", "--concurrency", "4",
-        "--lease-s", LEASE_S, name="run-restarted",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "20",
+        "--concurrency",
+        "4",
+        "--lease-s",
+        LEASE_S,
+        name="run-restarted",
     )
     second.wait_ready()
     with httpx.Client(base_url=second.url, timeout=5) as http:
@@ -85,8 +104,16 @@ async def test_kill9_during_a_burst_of_posts_keeps_every_acknowledged_task(
 ) -> None:
     clients, target = 12, 150
     service = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "20", "--concurrency", "4",
-        "--lease-s", LEASE_S, name="run-killed",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "20",
+        "--concurrency",
+        "4",
+        "--lease-s",
+        LEASE_S,
+        name="run-killed",
     )
     service.wait_ready()
     acked: dict[str, str] = {}
@@ -127,8 +154,16 @@ async def test_kill9_during_a_burst_of_posts_keeps_every_acknowledged_task(
     assert not set(acked) - set(stored), "acknowledged tasks are missing after kill -9"
 
     restarted = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "0", "--concurrency", "4",
-        "--lease-s", LEASE_S, name="run-restarted",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "0",
+        "--concurrency",
+        "4",
+        "--lease-s",
+        LEASE_S,
+        name="run-restarted",
     )
     restarted.wait_ready()
     with httpx.Client(base_url=restarted.url, timeout=5) as http:

@@ -66,8 +66,15 @@ def test_failing_user_action_is_retried_then_failed_while_other_tasks_complete(
 ) -> None:
     probe.write_module(tmp_path)
     service = procs.start(
-        "run", "--database", database_url, "--actions", probe.MODULE,
-        "--max-attempts", "2", "--demo-delay-ms", "10",
+        "run",
+        "--database",
+        database_url,
+        "--actions",
+        probe.MODULE,
+        "--max-attempts",
+        "2",
+        "--demo-delay-ms",
+        "10",
     )
     service.wait_ready()
 

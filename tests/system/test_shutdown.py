@@ -41,9 +41,20 @@ def stop_gracefully(procs: Processes, database_url: str, sig: signal.Signals) ->
     """Signal `taskq run` with 2 tasks running and 5 prefetched; check what becomes of all."""
     n, concurrency, prefetch, grace_s = 10, 2, 5, 10.0
     service = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "1500",
-        "--concurrency", str(concurrency), "--prefetch", str(prefetch),
-        "--grace-s", str(grace_s), "--lease-s", LEASE_S, name="run-signalled",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "1500",
+        "--concurrency",
+        str(concurrency),
+        "--prefetch",
+        str(prefetch),
+        "--grace-s",
+        str(grace_s),
+        "--lease-s",
+        LEASE_S,
+        name="run-signalled",
     )
     service.wait_ready()
     with httpx.Client(base_url=service.url, timeout=5) as http:
@@ -56,8 +67,9 @@ def stop_gracefully(procs: Processes, database_url: str, sig: signal.Signals) ->
             full = client.count(http, "running") == concurrency and len(claimed) == prefetch
             return claimed if full else None
 
-        claimed = wait_until(prefetched, 10, what="tasks running and prefetched",
-                             details=procs.describe)
+        claimed = wait_until(
+            prefetched, 10, what="tasks running and prefetched", details=procs.describe
+        )
         running = {t["id"] for t in client.list_all(http, "running")}
 
     signalled = time.monotonic()
@@ -81,8 +93,16 @@ def stop_gracefully(procs: Processes, database_url: str, sig: signal.Signals) ->
     assert all(t["worker_id"] is None for t in after.values()), f"still held: {after}"
 
     restarted = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "10", "--concurrency", "4",
-        "--lease-s", LEASE_S, name="run-restarted",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "10",
+        "--concurrency",
+        "4",
+        "--lease-s",
+        LEASE_S,
+        name="run-restarted",
     )
     restarted.wait_ready()
     with httpx.Client(base_url=restarted.url, timeout=5) as http:
@@ -100,8 +120,20 @@ def test_sigterm_interrupts_a_task_outliving_the_grace_period_and_requeues_it(
 ) -> None:
     grace_s = 0.5
     service = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "60000", "--concurrency", "1",
-        "--prefetch", "0", "--grace-s", str(grace_s), "--lease-s", LEASE_S, name="run-signalled",
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "60000",
+        "--concurrency",
+        "1",
+        "--prefetch",
+        "0",
+        "--grace-s",
+        str(grace_s),
+        "--lease-s",
+        LEASE_S,
+        name="run-signalled",
     )
     service.wait_ready()
     with httpx.Client(base_url=service.url, timeout=5) as http:
@@ -119,7 +151,13 @@ def test_sigterm_interrupts_a_task_outliving_the_grace_period_and_requeues_it(
     assert row["error"] == "interrupted: worker shut down", row
 
     restarted = procs.start(
-        "run", "--database", database_url, "--demo-delay-ms", "10", "--lease-s", LEASE_S,
+        "run",
+        "--database",
+        database_url,
+        "--demo-delay-ms",
+        "10",
+        "--lease-s",
+        LEASE_S,
         name="run-restarted",
     )
     restarted.wait_ready()

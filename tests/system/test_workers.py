@@ -33,8 +33,16 @@ def start_cluster(
     api.wait_ready()
     started = [
         procs.start(
-            "worker", "--database", database_url, "--actions", probe.MODULE,
-            "--poll-interval-s", "0.05", *worker_args, http=False, name=f"worker-{k}",
+            "worker",
+            "--database",
+            database_url,
+            "--actions",
+            probe.MODULE,
+            "--poll-interval-s",
+            "0.05",
+            *worker_args,
+            http=False,
+            name=f"worker-{k}",
         )
         for k in range(1, workers + 1)
     ]
@@ -70,8 +78,9 @@ def test_workers_start_on_a_freshly_migrated_sqlite_file_while_another_process_w
         assert migrated.returncode == 0, migrated.stderr
         writer = procs.spawn([sys.executable, "-c", WRITER, database], name=f"writer-{round_}")
         workers = [
-            procs.start("worker", "--database", database, http=False,
-                        name=f"round-{round_}-worker-{k}")
+            procs.start(
+                "worker", "--database", database, http=False, name=f"round-{round_}-worker-{k}"
+            )
             for k in range(1, 4)
         ]
         for worker in workers:
@@ -90,8 +99,10 @@ def test_three_workers_complete_every_task_once_and_never_run_one_concurrently(
         procs, database_url, 3, "--concurrency", "2", "--prefetch", "2", "--lease-s", "60"
     )
     with httpx.Client(base_url=api.url, timeout=5) as http:
-        keys = {client.submit(http, "record", {"key": f"k{i}", "sleep_s": 0.05}): f"k{i}"
-                for i in range(n)}
+        keys = {
+            client.submit(http, "record", {"key": f"k{i}", "sleep_s": 0.05}): f"k{i}"
+            for i in range(n)
+        }
         tasks = client.wait_terminal(http, set(keys), 20, details=procs.describe)
 
     runs = probe.read_runs(runs_log)
@@ -159,8 +170,17 @@ def test_sigterm_keeps_the_lease_of_a_task_that_finishes_within_the_grace_period
     lease_s, grace_s = 1.0, 10.0
     runs_log = probe.write_module(tmp_path)
     api, workers = start_cluster(
-        procs, database_url, 2, "--concurrency", "1", "--prefetch", "0",
-        "--lease-s", str(lease_s), "--grace-s", str(grace_s),
+        procs,
+        database_url,
+        2,
+        "--concurrency",
+        "1",
+        "--prefetch",
+        "0",
+        "--lease-s",
+        str(lease_s),
+        "--grace-s",
+        str(grace_s),
     )
     with httpx.Client(base_url=api.url, timeout=5) as http:
         task_id = client.submit(http, "record", {"key": "graceful", "sleep_s": 3 * lease_s})
@@ -189,8 +209,19 @@ def test_sigterm_past_the_grace_period_never_lets_a_task_run_in_two_processes_at
     grace_s, cancel_grace_s, sleep_s = 0.5, 0.5, 3.0
     runs_log = probe.write_module(tmp_path)
     api, workers = start_cluster(
-        procs, database_url, 2, "--concurrency", "1", "--prefetch", "0",
-        "--lease-s", "60", "--grace-s", str(grace_s), "--cancel-grace-s", str(cancel_grace_s),
+        procs,
+        database_url,
+        2,
+        "--concurrency",
+        "1",
+        "--prefetch",
+        "0",
+        "--lease-s",
+        "60",
+        "--grace-s",
+        str(grace_s),
+        "--cancel-grace-s",
+        str(cancel_grace_s),
     )
     with httpx.Client(base_url=api.url, timeout=5) as http:
         task_id = client.submit(http, "record", {"key": "stubborn", "sleep_s": sleep_s})
