@@ -216,6 +216,7 @@ async def _work(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, consumer.stop)
         await consumer.run()
+    consumer.exit_if_stuck()
 
 
 class _Server(uvicorn.Server):

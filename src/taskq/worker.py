@@ -106,11 +106,15 @@ class Attempt:
 
 
 class AttemptStopped(Exception):
-    """The attempt was stopped before its handler returned."""
+    """The attempt was stopped before its handler returned.
 
-    def __init__(self, reason: str, *, cancelled: bool) -> None:
+    ``attempt`` is set when the handler is still running anyway (a stuck sync thread).
+    """
+
+    def __init__(self, reason: str, *, cancelled: bool, attempt: Attempt | None) -> None:
         super().__init__(reason)
         self.cancelled = cancelled
+        self.attempt = attempt
 
 
 CANCELLED = "cancelled"
@@ -156,11 +160,14 @@ class Worker:
         self.backoff_base_s = backoff_base_s
         self.retention_s = retention_s
         self.prune_interval_s = prune_interval_s
+        self.local_death_check_s = 1.0
         self.id = new_worker_id()
         self._buffer: asyncio.Queue[Task | None] = asyncio.Queue()
         self._in_hand = 0  # claimed: buffered or executing
         self._executing = 0
         self._attempts: dict[str, Attempt] = {}
+        self._stuck: set[asyncio.Future[Any]] = set()
+        self._lingering: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
         self._threads = self._new_thread_pool()
@@ -208,6 +215,7 @@ class Worker:
         runners = [asyncio.create_task(self._run_tasks()) for _ in range(self.concurrency)]
         chores = [
             asyncio.create_task(self._heartbeat()),
+            asyncio.create_task(self._watch_local_deaths()),
             asyncio.create_task(self._watch_cancellations()),
             asyncio.create_task(self._prune_finished()),
             asyncio.create_task(self._enqueue_scheduled()),
@@ -217,9 +225,9 @@ class Worker:
         finally:
             self._stopping.set()
             await self._shut_down(runners)
-            for chore in chores:
+            for chore in [*chores, *self._lingering]:
                 chore.cancel()
-            await asyncio.gather(*chores, return_exceptions=True)
+            await asyncio.gather(*chores, *self._lingering, return_exceptions=True)
             self._threads.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped", self.id)
 
@@ -290,6 +298,12 @@ class Worker:
                 await self._record(
                     self.driver.mark_cancelled(task.id, self.id, error, now=time.time()), task
                 )
+            elif stopped.attempt is not None:
+                waiting = asyncio.create_task(
+                    self._fail_when_done(stopped.attempt, action, self._error(task, str(stopped)))
+                )
+                self._lingering.add(waiting)
+                waiting.add_done_callback(self._lingering.discard)
             else:
                 await self._retry_or_fail(task, action, self._error(task, str(stopped)))
         except Fail as exc:
@@ -331,11 +345,16 @@ class Worker:
             await attempt.settled
         except asyncio.CancelledError:  # the worker itself is shutting down past its grace
             attempt.request_stop("interrupted: worker shut down")
-            await self._abandon(attempt)
-            error = self._error(task, "interrupted: worker shut down")
-            await self._record(
-                self.driver.retry_later(task.id, self.id, error, run_at=time.time()), task
-            )
+            if await self._abandon(attempt):
+                error = self._error(task, "interrupted: worker shut down")
+                await self._record(
+                    self.driver.retry_later(task.id, self.id, error, run_at=time.time()), task
+                )
+            else:
+                # Its thread still runs it: re-queueing would let another worker run it at
+                # the same time. It stays ours until this process is gone and the lease
+                # lapses (or a restart here finds this pid dead).
+                log.warning("task %s left running: lease recovery will hand it on", task.id)
             raise
         finally:
             del self._attempts[task.id]
@@ -343,30 +362,59 @@ class Worker:
                 timer.cancel()
         if attempt.future.done():  # a result that came in with a stop request still counts
             return attempt.future.result()
-        await self._abandon(attempt)
+        stopped = await self._abandon(attempt)
         reason = attempt.stop_reason or "stopped"
-        raise AttemptStopped(reason, cancelled=reason == CANCELLED)
+        raise AttemptStopped(
+            reason, cancelled=reason == CANCELLED, attempt=None if stopped else attempt
+        )
 
-    async def _abandon(self, attempt: Attempt) -> None:
+    async def _abandon(self, attempt: Attempt) -> bool:
         """Stop a handler: an async one is cancelled; a sync one, told through its stop flag,
-        gets ``cancel_grace_s`` to return, after which its thread is left behind."""
+        gets ``cancel_grace_s`` to return. Returns whether it stopped; if not, its thread is
+        left behind (and counted in ``stuck_handlers``)."""
         if attempt.future.done():
-            return
+            return True
         if attempt.action.is_async:
             attempt.future.cancel()
         # never cancel a thread's future: it would stop telling us when the thread ends
         done, _ = await asyncio.wait({attempt.future}, timeout=self.cancel_grace_s)
         if done:
-            return
+            return True
         log.warning(
-            "task %s: handler still running %.0fs after it was told to stop; abandoning it",
+            "task %s: handler still running %gs after it was told to stop; abandoning it",
             attempt.task.id,
             self.cancel_grace_s,
         )
+        self._stuck.add(attempt.future)
+        attempt.future.add_done_callback(self._stuck.discard)
         if not attempt.action.is_async:
             # the stuck thread keeps its pool; later tasks get a fresh one
             self._threads.shutdown(wait=False)
             self._threads = self._new_thread_pool()
+        return False
+
+    @property
+    def stuck_handlers(self) -> int:
+        """Handlers told to stop that have not: their threads keep the process alive."""
+        return len(self._stuck)
+
+    def exit_if_stuck(self) -> None:
+        """End the process now if handler threads outlived shutdown.
+
+        Python would wait for them at exit, and their tasks are still ours (never re-queued
+        while a thread may run them): ending the process is what lets lease recovery hand
+        them to another worker. Call it after every write is committed.
+        """
+        if self.stuck_handlers:
+            log.warning("exiting with %d handler threads still running", self.stuck_handlers)
+            logging.shutdown()
+            os._exit(0)
+
+    async def _fail_when_done(self, attempt: Attempt, action: Action, error: AttemptError) -> None:
+        """Record a timed-out attempt once its thread has really ended, so the retry can
+        never run beside it; the lease stays renewed meanwhile."""
+        await asyncio.wait({attempt.future})
+        await self._retry_or_fail(attempt.task, action, error)
 
     async def _succeed(self, task: Task, result: Any) -> None:
         try:
@@ -438,14 +486,33 @@ class Worker:
                 log.warning("heartbeat failed: %s", exc)
 
     async def _recover(self, *, at_start: bool) -> None:
-        dead: list[str] = []
-        if at_start:
-            dead = [w for w in await self.driver.held_worker_ids() if is_dead_local_worker(w)]
+        """Requeue lapsed leases' tasks, and (at start) those of dead workers on this host."""
+        dead = await self._dead_local_workers() if at_start else []
         n = await self.driver.recover(
             now=time.time(), default_max_attempts=self.max_attempts, dead_worker_ids=dead
         )
         if n:
             log.warning("recovered %d tasks from lost workers", n)
+
+    async def _dead_local_workers(self) -> list[str]:
+        return [w for w in await self.driver.held_worker_ids() if is_dead_local_worker(w)]
+
+    async def _watch_local_deaths(self) -> None:
+        """A worker process on this host that died (kill -9, OOM, a hard exit with a stuck
+        handler) is known dead at once: recover its tasks now, not when its lease lapses.
+        A read each second; a write only when there is something to recover."""
+        while True:
+            await asyncio.sleep(self.local_death_check_s)
+            try:
+                if dead := await self._dead_local_workers():
+                    n = await self.driver.recover(
+                        now=time.time(),
+                        default_max_attempts=self.max_attempts,
+                        dead_worker_ids=dead,
+                    )
+                    log.warning("recovered %d tasks of dead local workers %s", n, dead)
+            except StoreUnavailable as exc:
+                log.warning("could not check for dead local workers: %s", exc)
 
     async def _watch_cancellations(self) -> None:
         while True:
@@ -522,7 +589,7 @@ class Worker:
         _, late = await asyncio.wait(runners, timeout=self.grace_s)
         if late:
             log.warning(
-                "%d tasks still running after %.0fs grace: interrupting", len(late), self.grace_s
+                "%d tasks still running after %gs grace: interrupting", len(late), self.grace_s
             )
             for runner in late:
                 runner.cancel()

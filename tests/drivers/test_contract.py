@@ -160,7 +160,7 @@ async def test_recover_requeues_a_lapsed_running_task(driver: Driver) -> None:
     assert task is not None
     assert (task.status, task.attempts) == (Status.QUEUED, 1)
     assert task.error is not None
-    assert "lease expired" in task.error
+    assert "worker lost" in task.error
     claimed = await driver.claim("w2", 5, queues=None, lease_s=LEASE_S, now=now + LEASE_S + 2)
     assert {t.id for t in claimed} == {running, prefetched.id}
 

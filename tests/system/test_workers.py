@@ -6,15 +6,19 @@ clock), which shows which process ran a task, how often, and whether two runs ov
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from tests.system import client, probe, store
-from tests.system.procs import Processes, TaskqProcess, wait_until
+from tests.system.procs import TASKQ, Processes, TaskqProcess, wait_until
 
 import taskq
 
@@ -128,10 +132,57 @@ def test_three_workers_complete_every_task_once_and_never_run_one_concurrently(
         assert process.wait_exit(10) == 0, process.describe()
 
 
-def test_kill9_of_one_worker_mid_task_lets_the_other_take_over_once_the_lease_lapses(
+def start_remote_worker(procs: Processes, database_url: str, *worker_args: str) -> TaskqProcess:
+    """A `taskq worker` that looks like it runs on another machine: its own UTS namespace
+    with another hostname, so nobody here can tell it died except by its lease lapsing."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is needed to fake another host")
+    command = shlex.join(
+        [
+            TASKQ,
+            "worker",
+            "--database",
+            database_url,
+            "--actions",
+            probe.MODULE,
+            "--poll-interval-s",
+            "0.05",
+            *worker_args,
+        ]
+    )
+    argv = ["unshare", "--uts", "sh", "-c", f"hostname taskq-other-host && exec {command}"]
+    worker = procs.spawn(argv, name="remote-worker")
+    worker.wait_log("started: concurrency=")
+    return worker
+
+
+def assert_taken_over_once(
+    task: dict[str, Any],
+    runs: list[probe.Run],
+    victim: TaskqProcess,
+    survivor: TaskqProcess,
+    database_url: str,
+) -> None:
+    assert [(r.pid, r.end_ns is not None) for r in runs] == [
+        (victim.pid, False),
+        (survivor.pid, True),
+    ], runs
+    assert task["status"] == "completed", task
+    assert task["attempts"] == 2, task
+    assert task["result"] == {"key": "slow", "pid": survivor.pid}, task
+    assert [e["attempt"] for e in task["errors"]] == [1], task
+    assert "worker lost" in task["errors"][0]["error"], task
+    stored = store.tasks_by_id(database_url)
+    assert list(stored) == [task["id"]]
+    assert stored[task["id"]]["status"] == "completed"
+    assert survivor.is_running(), survivor.describe()
+
+
+def test_kill9_of_a_worker_on_this_host_hands_its_task_over_at_once(
     procs: Processes, tmp_path: Path, database_url: str
 ) -> None:
-    lease_s = 2.0
+    """The dead pid is seen within a second: no waiting for its (long) lease."""
+    lease_s = 60.0
     runs_log = probe.write_module(tmp_path)
     api, workers = start_cluster(
         procs, database_url, 2, "--concurrency", "1", "--prefetch", "0", "--lease-s", str(lease_s)
@@ -142,25 +193,41 @@ def test_kill9_of_one_worker_mid_task_lets_the_other_take_over_once_the_lease_la
         victim = workers.pop(first.pid)
         (survivor,) = workers.values()
         victim.kill9()
+        task = client.wait_terminal(http, {task_id}, 10, details=procs.describe)[task_id]
+
+    runs = sorted(probe.read_runs(runs_log), key=lambda r: r.start_ns)
+    assert runs[1].start_ns - first.start_ns < lease_s * 1e9 / 4, "waited for the lease"
+    assert_taken_over_once(task, runs, victim, survivor, database_url)
+
+
+def test_kill9_of_a_worker_on_another_host_is_taken_over_once_its_lease_lapses(
+    procs: Processes, tmp_path: Path, database_url: str
+) -> None:
+    """A machine that vanishes: only its lease lapsing tells; then another worker finishes
+    the task, exactly once."""
+    lease_s = 2.0
+    runs_log = probe.write_module(tmp_path)
+    api, workers = start_cluster(
+        procs, database_url, 1, "--concurrency", "1", "--prefetch", "0", "--lease-s", str(lease_s)
+    )
+    (survivor,) = workers.values()
+    survivor.send(signal.SIGSTOP)  # so the remote worker takes the task
+    victim = start_remote_worker(
+        procs, database_url, "--concurrency", "1", "--prefetch", "0", "--lease-s", str(lease_s)
+    )
+    with httpx.Client(base_url=api.url, timeout=5) as http:
+        task_id = client.submit(http, "record", {"key": "slow", "sleep_s": 1.0})
+        (first,) = wait_until(lambda: probe.read_runs(runs_log), 10, what="the task to start")
+        assert first.pid == victim.pid
+        victim.kill9()
+        survivor.send(signal.SIGCONT)
         task = client.wait_terminal(http, {task_id}, 3 * lease_s + 5, details=procs.describe)[
             task_id
         ]
 
     runs = sorted(probe.read_runs(runs_log), key=lambda r: r.start_ns)
-    assert [(r.pid, r.end_ns is not None) for r in runs] == [
-        (victim.pid, False),
-        (survivor.pid, True),
-    ], runs
     assert runs[1].start_ns >= first.start_ns + lease_s * 1e9, "taken over before the lease lapsed"
-    assert task["status"] == "completed", task
-    assert task["attempts"] == 2, task
-    assert task["result"] == {"key": "slow", "pid": survivor.pid}, task
-    assert [e["attempt"] for e in task["errors"]] == [1], task
-    assert "lease" in task["errors"][0]["error"], task
-    stored = store.tasks_by_id(database_url)
-    assert list(stored) == [task_id]
-    assert stored[task_id]["status"] == "completed"
-    assert survivor.is_running(), survivor.describe()
+    assert_taken_over_once(task, runs, victim, survivor, database_url)
 
 
 def test_sigterm_keeps_the_lease_of_a_task_that_finishes_within_the_grace_period(
@@ -233,7 +300,14 @@ def test_sigterm_past_the_grace_period_never_lets_a_task_run_in_two_processes_at
         exit_s = time.monotonic() - signalled
         task = client.wait_terminal(http, {task_id}, sleep_s + 10, details=procs.describe)[task_id]
 
-    runs = probe.read_runs(runs_log)
+    # a run cut short by its process's exit ended when the process did
+    stopped_ns = int((signalled + exit_s) * 1e9)
+    runs = [
+        dataclasses.replace(r, end_ns=stopped_ns)
+        if r.pid == stopping.pid and r.end_ns is None
+        else r
+        for r in probe.read_runs(runs_log)
+    ]
     problems = []
     if probe.overlapping(runs):
         problems.append(f"ran in two processes at once: {probe.overlapping(runs)}")

@@ -42,6 +42,8 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
                 worker.stop()
                 await consuming
             await queue.close()
+            if worker:
+                worker.exit_if_stuck()
 
     app = Starlette(
         routes=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from taskq.drivers.base import Driver
@@ -10,6 +11,16 @@ if TYPE_CHECKING:
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://"))
+
+
+def display_url(url: str) -> str:
+    """The database URL as it may be shown in a message or a log: without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def sqlite_path(url: str) -> str:

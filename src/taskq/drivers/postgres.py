@@ -210,7 +210,7 @@ GET = f"SELECT {COLUMNS} FROM taskq_tasks WHERE id = %s"
 COUNTS = "SELECT status, count(*) FROM taskq_tasks GROUP BY status"
 PING = "SELECT 1 FROM taskq_tasks LIMIT 0"
 
-LEASE_LOST = "lease expired: the worker running this attempt stopped answering"
+LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
 INT4 = range(-(2**31), 2**31)
 MAX_SEQ = 2**63 - 1

@@ -139,7 +139,7 @@ HELD_WORKERS = "SELECT DISTINCT worker_id FROM tasks WHERE worker_id IS NOT NULL
 GET = f"SELECT {COLUMNS} FROM tasks WHERE id = ?"
 COUNTS = "SELECT status, count(*) FROM tasks GROUP BY status"
 
-LEASE_LOST = "lease expired: the worker running this attempt stopped answering"
+LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
 
 def _row_to_task(row: tuple[Any, ...]) -> Task:
@@ -221,10 +221,30 @@ def connect(
 ) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with taskq's PRAGMAs."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    conn.execute("PRAGMA journal_mode = WAL")
+    use_wal(conn)
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     return conn
+
+
+def use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so); ``taskq migrate`` already did.
+
+    Switching needs the file to itself and fails at once, whatever the busy timeout, while
+    another process writes; so only switch when needed, and retry while busy.
+    """
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:

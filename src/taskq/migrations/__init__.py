@@ -17,7 +17,8 @@ from typing import Any
 
 from yoyo import get_backend, read_migrations
 
-from taskq.drivers import is_postgres_url, sqlite_path
+from taskq.drivers import display_url, is_postgres_url, sqlite_path
+from taskq.drivers.sqlite import use_wal
 from taskq.errors import SchemaMismatch, StoreUnavailable
 
 HERE = Path(__file__).parent
@@ -43,12 +44,22 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def _backend(database: str) -> Iterator[Any]:
+    if not is_postgres_url(database):
+        directory = Path(sqlite_path(database)).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreUnavailable(
+                f"cannot use {database}: {directory} is not a directory"
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create {directory}: {exc.strerror}") from exc
     try:
-        if not is_postgres_url(database):
-            Path(sqlite_path(database)).parent.mkdir(parents=True, exist_ok=True)
         backend = get_backend(_yoyo_uri(database))
     except Exception as exc:
-        raise StoreUnavailable(f"cannot open database {database}: {_one_line(exc)}") from exc
+        raise StoreUnavailable(
+            f"cannot open database {display_url(database)}: {_one_line(exc)}"
+        ) from exc
     try:
         yield backend
     finally:
@@ -97,29 +108,40 @@ def migrate(database: str) -> list[str]:
                     raise SchemaMismatch(_newer_message(database, unknown))
                 with backend.lock():
                     backend.apply_migrations(pending)
+                if not is_postgres_url(database):
+                    # WAL is a property of the file: set it now, while no service runs
+                    use_wal(backend.connection)
                 return [m.id for m in pending]
         except SchemaMismatch:
             raise
         except Exception as exc:
-            raise StoreUnavailable(f"migration of {database} failed: {_one_line(exc)}") from exc
+            raise StoreUnavailable(
+                f"migration of {display_url(database)} failed: {_one_line(exc)}"
+            ) from exc
 
 
 def check(database: str) -> None:
     """Raise SchemaMismatch unless the schema is exactly the one this taskq expects."""
+    if not is_postgres_url(database) and not Path(sqlite_path(database)).exists():
+        raise SchemaMismatch(f"{database} does not exist: run `taskq migrate` first")
     with _backend(database) as backend:
         try:
             pending, unknown = _status(backend, database)
         except Exception as exc:
-            raise StoreUnavailable(f"cannot read schema of {database}: {_one_line(exc)}") from exc
+            raise StoreUnavailable(
+                f"cannot read schema of {display_url(database)}: {_one_line(exc)}"
+            ) from exc
     if unknown:
         raise SchemaMismatch(_newer_message(database, unknown))
     if pending:
         ids = ", ".join(m.id for m in pending)
-        raise SchemaMismatch(f"{database} needs migrations ({ids}): run `taskq migrate` first")
+        raise SchemaMismatch(
+            f"{display_url(database)} needs migrations ({ids}): run `taskq migrate` first"
+        )
 
 
 def _newer_message(database: str, unknown: set[str]) -> str:
     return (
-        f"{database} has a newer schema than this taskq ({len(unknown)} unknown migrations): "
-        "upgrade taskq"
+        f"{display_url(database)} has a newer schema than this taskq"
+        f" ({len(unknown)} unknown migrations): upgrade taskq"
     )
