@@ -33,7 +33,8 @@ def clear_probe(r: redis.Redis) -> None:
 
 def read_stats(r: redis.Redis) -> ProbeStats:
     count, first, last = 0, float("inf"), 0.0
-    for raw in r.hgetall(STATS_KEY).values():
+    stats: dict[bytes, bytes] = r.hgetall(STATS_KEY)  # type: ignore[assignment]
+    for raw in stats.values():
         c, f, la = raw.decode().split()
         count += int(c)
         first = min(first, float(f))
@@ -55,7 +56,8 @@ def wait_for_count(r: redis.Redis, n: int, timeout: float, poll: float = 0.02) -
 
 def read_starts(r: redis.Redis) -> dict[str, float]:
     starts: dict[str, float] = {}
-    for raw in r.lrange(LATENCY_KEY, 0, -1):
+    entries: list[bytes] = r.lrange(LATENCY_KEY, 0, -1)  # type: ignore[assignment]
+    for raw in entries:
         text, t = raw.decode().rsplit("|", 1)
         starts.setdefault(text, float(t))  # first start wins if a task ever ran twice
     return starts

@@ -37,18 +37,18 @@ class Sizes:
     def for_mode(quick: bool) -> Sizes:
         if quick:
             return Sizes(
-                n=2_000,
+                n=1_000,
                 reps=2,
-                latency_tasks=400,
-                wrk_seconds=4,
+                latency_tasks=300,
+                wrk_seconds=3,
                 rss_tasks=50_000,
-                sqlite_seconds=2.0,
+                sqlite_seconds=1.0,
             )
         return Sizes(
             n=10_000,
             reps=3,
             latency_tasks=1_000,
-            wrk_seconds=10,
+            wrk_seconds=6,
             rss_tasks=1_000_000,
             sqlite_seconds=5.0,
         )

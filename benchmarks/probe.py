@@ -63,18 +63,18 @@ class _ProcessState:
                 time.sleep(0.5)
 
 
-_state: _ProcessState | None = None
+_states: dict[int, _ProcessState] = {}  # pid -> state; a forked child gets its own
 _state_lock = threading.Lock()
 
 
 def _get() -> _ProcessState:
-    global _state
-    state = _state
-    if state is None or state.pid != os.getpid():  # first task in this (possibly forked) process
+    pid = os.getpid()
+    state = _states.get(pid)
+    if state is None:
         with _state_lock:
-            if _state is None or _state.pid != os.getpid():
-                _state = _ProcessState()
-            state = _state
+            state = _states.get(pid)
+            if state is None:
+                state = _states[pid] = _ProcessState()
     return state
 
 

@@ -37,7 +37,9 @@ def log_file(name: str) -> Path:
     return LOG_DIR / f"{name}.log"
 
 
-def start(argv: Sequence[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    argv: Sequence[str], name: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log: IO[bytes] = log_file(name).open("ab")
     proc = subprocess.Popen(
         list(argv),
@@ -58,10 +60,8 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     pgid = proc.pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
     # Kill the group even if the leader exited: forked children may still be around.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
@@ -76,9 +76,9 @@ def stop_all() -> None:
 
 
 @contextlib.contextmanager
-def running(specs: Sequence[tuple[Sequence[str], dict[str, str]]], name: str) -> Iterator[
-    list[subprocess.Popen[bytes]]
-]:
+def running(
+    specs: Sequence[tuple[Sequence[str], dict[str, str]]], name: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i, (argv, env) in enumerate(specs):
@@ -92,8 +92,9 @@ def running(specs: Sequence[tuple[Sequence[str], dict[str, str]]], name: str) ->
 def check_alive(procs: Sequence[subprocess.Popen[bytes]], name: str) -> None:
     for proc in procs:
         if proc.poll() is not None:
-            raise RuntimeError(f"{name} process exited early (code {proc.returncode}); see "
-                               f"{log_file(name + '-0')}")
+            raise RuntimeError(
+                f"{name} process exited early (code {proc.returncode}); see {log_file(name + '-0')}"
+            )
 
 
 class DriverError(RuntimeError):
@@ -135,7 +136,9 @@ def run_driver(
     return result
 
 
-def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_port(
+    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     import socket
 
     deadline = time.monotonic() + timeout

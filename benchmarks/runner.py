@@ -68,7 +68,7 @@ def _latency(name: str, info: Result, sizes: Sizes, rep: int) -> Result:
     procs.run_driver(name, "reset", timeout=120)
     inproc = not info["workers"]
     env = {"BENCH_PROBE_MODE": "latency"}
-    timeout = sizes.latency_tasks / LATENCY_RATE + 180
+    timeout = sizes.latency_tasks / LATENCY_RATE + 300
     with procs.running(_worker_specs(info, "latency"), f"{name}-worker"):
         return procs.run_driver(
             name,

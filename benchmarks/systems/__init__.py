@@ -12,6 +12,7 @@ from benchmarks.systems.base import System
 REGISTRY: dict[str, str] = {
     "taskq": "benchmarks.systems.taskq_:Taskq",
     "taskq-inproc": "benchmarks.systems.taskq_:TaskqInProcess",
+    "taskq-pg": "benchmarks.systems.taskq_:TaskqPostgres",
     "huey": "benchmarks.systems.huey_:Huey",
     "dramatiq": "benchmarks.systems.dramatiq_:Dramatiq",
     "celery": "benchmarks.systems.celery_:Celery",
@@ -21,6 +22,10 @@ REGISTRY: dict[str, str] = {
     "saq": "benchmarks.systems.saq_:Saq",
     "procrastinate": "benchmarks.systems.procrastinate_:Procrastinate",
 }
+
+
+# Run only when named in --only.
+OPT_IN = frozenset({"taskq-pg"})
 
 
 def load(name: str) -> System:

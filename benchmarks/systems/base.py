@@ -35,13 +35,13 @@ class System(ABC):
     bulk_api: ClassVar[BulkApi | None] = None
     results: ClassVar[str]  # how the task's return value is stored
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect the producer."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect the producer."""
 
-    async def reset(self) -> None:
+    async def reset(self) -> None:  # noqa: B027 - optional hook
         """Drop this system's state beyond the shared Redis FLUSHDB the harness does."""
 
     @abstractmethod

@@ -31,7 +31,7 @@ class Dramatiq(System):
 
     def settings(self, procs: int) -> dict[str, Any]:
         return {
-            "worker": f"dramatiq --processes {procs} --threads {THREADS} (CLI defaults for threads)",
+            "worker": f"dramatiq --processes {procs} --threads {THREADS} (threads: CLI default)",
             "concurrency_per_process": THREADS,
             "prefetch": f"{THREADS * 2} messages per process (dramatiq default threads*2)",
             "acks": "after the actor finishes (Redis broker default)",

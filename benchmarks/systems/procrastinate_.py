@@ -12,13 +12,17 @@ from benchmarks.systems.base import BulkApi, System, WorkerSpec
 from benchmarks.systems.procrastinate_tasks import app, uppercase
 
 
-def recreate_database_schema() -> None:
+def ensure_database() -> None:
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         exists = admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB_NAME,)
         ).fetchone()
         if not exists:
             admin.execute(f'CREATE DATABASE "{PG_DB_NAME}"')
+
+
+def recreate_database_schema() -> None:
+    ensure_database()
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
         conn.execute("CREATE SCHEMA public")
@@ -30,6 +34,7 @@ class Procrastinate(System):
     results = "none: Procrastinate keeps no return value; job row status='succeeded' in PostgreSQL"
 
     async def open(self) -> None:
+        ensure_database()
         await app.open_async()
 
     async def close(self) -> None:
@@ -45,7 +50,8 @@ class Procrastinate(System):
         await uppercase.defer_async(data=data)
 
     async def enqueue_many(self, items: list[dict[str, str]]) -> None:
-        await uppercase.batch_defer_async(*({"data": d} for d in items))
+        kwargs: list[dict[str, Any]] = [{"data": d} for d in items]
+        await uppercase.batch_defer_async(*kwargs)
 
     def worker_specs(self, procs: int) -> list[WorkerSpec]:
         argv = [
@@ -60,7 +66,8 @@ class Procrastinate(System):
 
     def settings(self, procs: int) -> dict[str, Any]:
         return {
-            "worker": f"{procs} x `procrastinate worker --queues bench` (no multi-process launcher)",
+            "worker": f"{procs} x `procrastinate worker --queues bench` (no multi-process "
+            "launcher)",
             "concurrency_per_process": "concurrency=1 (default)",
             "prefetch": "none; LISTEN/NOTIFY wake-up + fetch_job_polling_interval=5 s (defaults)",
             "database": f"PostgreSQL database {PG_DB_NAME}, schema dropped and re-applied per run",

@@ -10,7 +10,7 @@ from benchmarks.config import REDIS_URL
 RESULT_PREFIX = "taskiq-result"
 
 # RedisStreamBroker is taskiq-redis's README default (acknowledged delivery via streams).
-broker = RedisStreamBroker(url=REDIS_URL, queue_name="bench").with_result_backend(
+broker = RedisStreamBroker(url=REDIS_URL, queue_name="taskiq-bench").with_result_backend(
     RedisAsyncResultBackend(redis_url=REDIS_URL, prefix_str=RESULT_PREFIX)
 )
 

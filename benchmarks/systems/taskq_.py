@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import taskq
-
 from benchmarks.config import WORK_DIR
 from benchmarks.systems import venv_bin
 from benchmarks.systems.base import BulkApi, System, WorkerSpec
 
 DB_PATH = WORK_DIR / "taskq" / "tasks.db"
 DB_URL = f"sqlite:///{DB_PATH}"
+PG_DB_NAME = "bench_taskq"
+PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB_NAME}"
 ACTIONS = "benchmarks.systems.taskq_tasks"
 CONCURRENCY = 2  # taskq's default
 PREFETCH = 5  # taskq's default
@@ -54,15 +55,20 @@ class Taskq(System):
     name = "taskq"
     bulk_api = BulkApi("Queue.enqueue_many(1,000 NewTask) - one commit", batched=True)
     results = "result column of the task row in the same SQLite file (kept)"
+    url = DB_URL
+    storage = "SQLite WAL, synchronous=FULL (default), group commit"
 
     def __init__(self) -> None:
         self.queue: taskq.Queue | None = None
 
     async def open(self) -> None:
-        if not DB_PATH.exists():
-            await asyncio.to_thread(fresh_database)
-        self.queue = taskq.Queue.connect(DB_URL)
+        DB_PATH.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(taskq.migrate, self.url)  # idempotent: a stale DB gets upgraded
+        self.queue = taskq.Queue.connect(self.url)
         await self.queue.open()
+
+    def _fresh(self) -> None:
+        fresh_database()
 
     async def close(self) -> None:
         if self.queue is not None:
@@ -71,7 +77,7 @@ class Taskq(System):
 
     async def reset(self) -> None:
         await self.close()
-        await asyncio.to_thread(fresh_database)
+        await asyncio.to_thread(self._fresh)
         await self.open()
 
     async def enqueue(self, data: dict[str, str]) -> None:
@@ -83,7 +89,7 @@ class Taskq(System):
         await self.queue.enqueue_many([taskq.NewTask(action="uppercase", data=d) for d in items])
 
     def worker_specs(self, procs: int) -> list[WorkerSpec]:
-        return [WorkerSpec(worker_argv(DB_URL)) for _ in range(procs)]
+        return [WorkerSpec(worker_argv(self.url)) for _ in range(procs)]
 
     def settings(self, procs: int) -> dict[str, Any]:
         return {
@@ -92,13 +98,13 @@ class Taskq(System):
             "concurrency_per_process": f"concurrency={CONCURRENCY} (default)",
             "prefetch": f"prefetch={PREFETCH} (default); idle poll_interval_s=1.0 (default) "
             "across processes",
-            "storage": "SQLite WAL, synchronous=FULL (default), group commit",
+            "storage": self.storage,
             "results": self.results,
         }
 
     async def count_results(self) -> int | None:
         assert self.queue is not None
-        return int((await self.queue.counts()).get("completed", 0))
+        return int((await self.queue.counts()).get(taskq.Status.COMPLETED, 0))
 
 
 class TaskqInProcess(Taskq):
@@ -114,7 +120,7 @@ class TaskqInProcess(Taskq):
         return {
             "worker": f"taskq.Worker(queue, concurrency={CONCURRENCY}, prefetch={PREFETCH}) "
             "in the producer's process and event loop (1 process)",
-            "storage": "SQLite WAL, synchronous=FULL (default)",
+            "storage": self.storage,
             "results": self.results,
         }
 
@@ -132,3 +138,35 @@ class TaskqInProcess(Taskq):
         finally:
             worker.stop()
             await runner
+
+
+class TaskqPostgres(Taskq):
+    """Opt-in (`--only taskq-pg`): the same adapter on taskq's PostgreSQL driver."""
+
+    name = "taskq-pg"
+    url = PG_URL
+    storage = f"PostgreSQL database {PG_DB_NAME} (public schema recreated per run)"
+    results = "result column of the task row in PostgreSQL (kept)"
+
+    async def open(self) -> None:
+        await asyncio.to_thread(_ensure_pg_database)
+        await super().open()
+
+    def _fresh(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        taskq.migrate(PG_URL)
+
+
+def _ensure_pg_database() -> None:
+    import psycopg
+
+    from benchmarks.config import PG_ADMIN_DSN
+
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB_NAME,))
+        if not found.fetchone():
+            admin.execute(f'CREATE DATABASE "{PG_DB_NAME}"')

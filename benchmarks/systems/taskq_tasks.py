@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import taskq
-
 from benchmarks import probe
 
 
