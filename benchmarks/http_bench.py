@@ -29,6 +29,8 @@ from benchmarks.config import BENCH_DIR, WORK_DIR, WORKER_PROCS, Sizes
 from benchmarks.progress import Progress
 from benchmarks.stats import summarize
 from benchmarks.systems import venv_bin
+from benchmarks.systems.taskq_ import CONCURRENCY as TASKQ_CONCURRENCY
+from benchmarks.systems.taskq_ import PREFETCH as TASKQ_PREFETCH
 
 LUA = BENCH_DIR / "wrk" / "post_task.lua"
 CONNECTIONS = 64
@@ -114,7 +116,14 @@ def _taskq_rep(variant: str, sizes: Sizes) -> dict[str, Any]:
     port = free_port()
     common = ["--database", url, "--port", str(port), "--log-level", "warning"]
     if variant == "taskq-run":
-        worker = ["--concurrency", "2", "--prefetch", "5", "--demo-delay-ms", "0"]
+        worker = [
+            "--concurrency",
+            str(TASKQ_CONCURRENCY),
+            "--prefetch",
+            str(TASKQ_PREFETCH),
+            "--demo-delay-ms",
+            "0",
+        ]
         specs: list[Spec] = [([venv_bin("taskq"), "run", *common, *worker], {})]
     else:
         specs = [([venv_bin("taskq"), "api", *common], {})]
@@ -194,10 +203,11 @@ SETTINGS = {
     "-s benchmarks/wrk/post_task.lua",
     "uvicorn": "1 process, " + " ".join(UVICORN) + " (taskq's own: uvloop, httptools, no access "
     "log)",
-    "taskq-api": f"taskq api + {WORKER_PROCS} x taskq worker --concurrency 2 --prefetch 5 "
-    "--demo-delay-ms 0 (built-in uppercase), SQLite synchronous=FULL",
-    "taskq-run": "taskq run --concurrency 2 --prefetch 5 --demo-delay-ms 0 (API + worker, 1 "
-    "process)",
+    "taskq-api": f"taskq api + {WORKER_PROCS} x taskq worker --concurrency {TASKQ_CONCURRENCY} "
+    f"--prefetch {TASKQ_PREFETCH} --demo-delay-ms 0 (built-in uppercase), SQLite "
+    "synchronous=FULL",
+    "taskq-run": f"taskq run --concurrency {TASKQ_CONCURRENCY} --prefetch {TASKQ_PREFETCH} "
+    "--demo-delay-ms 0 (API + worker, 1 process), SQLite synchronous=FULL",
     "starlette-noop": "Starlette route: await request.body(); JSONResponse(202)",
     "fastapi-noop": "FastAPI async route with pydantic body model; returns 202",
     "stack": f"FastAPI sync route -> Celery .delay (Redis broker, acks_late, no result backend); "

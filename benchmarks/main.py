@@ -1,7 +1,7 @@
 """Entry point: `python -m benchmarks.main [--quick] [--only NAMES] [--skip NAMES]`.
 
 NAMES are comma-separated system names (taskq, taskq-inproc, huey, dramatiq, celery, rq, arq,
-taskiq, saq, procrastinate, stack; taskq-pg runs only when named) and/or workload names
+taskiq, saq, procrastinate, stack, taskq-pg) and/or workload names
 (enqueue, bulk, drain, latency, http, sqlite, rss). --only keeps the named systems (if any are
 named) and the named workloads (if any are named); --skip removes names.
 """

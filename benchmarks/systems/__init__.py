@@ -12,6 +12,7 @@ from benchmarks.systems.base import System
 REGISTRY: dict[str, str] = {
     "taskq": "benchmarks.systems.taskq_:Taskq",
     "taskq-inproc": "benchmarks.systems.taskq_:TaskqInProcess",
+    "taskq-normal": "benchmarks.systems.taskq_:TaskqNormal",
     "taskq-pg": "benchmarks.systems.taskq_:TaskqPostgres",
     "huey": "benchmarks.systems.huey_:Huey",
     "dramatiq": "benchmarks.systems.dramatiq_:Dramatiq",
@@ -25,7 +26,7 @@ REGISTRY: dict[str, str] = {
 
 
 # Run only when named in --only.
-OPT_IN = frozenset({"taskq-pg"})
+OPT_IN: frozenset[str] = frozenset()
 
 
 def load(name: str) -> System:
