@@ -39,6 +39,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool
 
 from taskq import codec
+from taskq.drivers.rows import COLUMNS, row_to_task
 from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
 from taskq.task import AttemptError, NewTask, Status, Task
 
@@ -61,11 +62,6 @@ SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
 """
 
 
-COLUMNS = (
-    "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
-    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
-    " idempotency_key, fingerprint"
-)
 COLUMNS_OF_T = ", ".join(f"t.{column.strip()}" for column in COLUMNS.split(","))
 # One statement for any number of tasks: the batch travels as one JSON array, which
 # PostgreSQL unpacks far faster than it runs one INSERT a row. ORDER BY keeps ``seq``
@@ -257,31 +253,6 @@ class _Row(msgspec.Struct):
     created_at: float
     idempotency_key: str | None
     fingerprint: str | None
-
-
-def _row_to_task(row: tuple[Any, ...]) -> Task:
-    return Task(
-        seq=row[0],
-        id=row[1],
-        action=row[2],
-        payload=codec.decode(row[3]),
-        queue=row[4],
-        priority=row[5],
-        status=Status(row[6]),
-        result=None if row[7] is None else codec.decode(row[7]),
-        error=row[8],
-        errors=codec.decode_errors(row[9]),
-        attempts=row[10],
-        max_attempts=row[11],
-        timeout_s=row[12],
-        run_at=row[13],
-        created_at=row[14],
-        started_at=row[15],
-        processed_at=row[16],
-        cancel_requested=row[17],
-        idempotency_key=row[18],
-        fingerprint=row[19],
-    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -554,7 +525,7 @@ class PostgresDriver:
         """The stored tasks holding these idempotency keys."""
         found = {
             t.idempotency_key: t
-            for t in map(_row_to_task, await self._fetchall(GET_BY_KEYS, (keys,)))
+            for t in map(row_to_task, await self._fetchall(GET_BY_KEYS, (keys,)))
         }
         if any(k not in found for k in keys):  # pruned in between: the key is free again
             raise StoreUnavailable("an idempotency key changed hands during the publish, try again")
@@ -626,7 +597,7 @@ class PostgresDriver:
             await conn.execute(CANCEL_QUEUED, (now, key))
             await conn.execute(CANCEL_RUNNING, (key,))
             row = await (await conn.execute(GET, (key,))).fetchone()
-        return None if row is None else _row_to_task(row)
+        return None if row is None else row_to_task(row)
 
     async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
         key = _uuid(task_id)
@@ -635,7 +606,7 @@ class PostgresDriver:
         row = await self._fetchone(REQUEUE, (now, key))
         if row is not None:
             self._new_work.set()
-            return True, _row_to_task(row)
+            return True, row_to_task(row)
         return False, await self.get(key)
 
     async def prune(self, *, before: float, limit: int) -> int:
@@ -648,7 +619,7 @@ class PostgresDriver:
         if key is None:
             return None
         row = await self._fetchone(GET, (key,))
-        return None if row is None else _row_to_task(row)
+        return None if row is None else row_to_task(row)
 
     async def list_tasks(
         self,
@@ -674,7 +645,7 @@ class PostgresDriver:
             sql.SQL(COLUMNS), clause
         )
         rows = await self._fetchall(query, (*args, limit))
-        return [_row_to_task(r) for r in rows]
+        return [row_to_task(r) for r in rows]
 
     async def counts(self) -> dict[Status, int]:
         found = {Status(s): n for s, n in await self._fetchall(COUNTS)}
@@ -714,7 +685,7 @@ class PostgresDriver:
             queue_filter = "AND queue = ANY(%(queues)s::text[])"
             args["queues"] = list(queues)
         rows = await self._fetchall(CLAIM.format(queues=queue_filter), args)
-        tasks = [_row_to_task(r) for r in rows]
+        tasks = [row_to_task(r) for r in rows]
         # RETURNING gives no order guarantee; started ones go first, as they were first
         tasks.sort(key=lambda t: (t.status is not Status.RUNNING, -t.priority, t.run_at, t.seq))
         return tasks

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from taskq import codec
+from taskq.drivers.rows import COLUMNS, row_to_task
 from taskq.drivers.wakeup import WakeupListener, WakeupSender
 from taskq.errors import StoreUnavailable
 from taskq.task import AttemptError, NewTask, Status, Task
@@ -33,11 +34,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Synchronous = Literal["FULL", "NORMAL"]
 
-COLUMNS = (
-    "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
-    " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
-    " idempotency_key, fingerprint"
-)
 INSERT_COLUMNS = (
     "id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,"
     " idempotency_key, fingerprint"
@@ -142,31 +138,6 @@ COUNTS = "SELECT status, count(*) FROM tasks GROUP BY status"
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
 
-def _row_to_task(row: tuple[Any, ...]) -> Task:
-    return Task(
-        seq=row[0],
-        id=row[1],
-        action=row[2],
-        payload=codec.decode(row[3]),
-        queue=row[4],
-        priority=row[5],
-        status=Status(row[6]),
-        result=None if row[7] is None else codec.decode(row[7]),
-        error=row[8],
-        errors=codec.decode_errors(row[9]),
-        attempts=row[10],
-        max_attempts=row[11],
-        timeout_s=row[12],
-        run_at=row[13],
-        created_at=row[14],
-        started_at=row[15],
-        processed_at=row[16],
-        cancel_requested=bool(row[17]),
-        idempotency_key=row[18],
-        fingerprint=row[19],
-    )
-
-
 @functools.lru_cache(maxsize=64)
 def _insert_sql(n_rows: int) -> str:
     """One INSERT for ``n_rows`` tasks; a row whose idempotency key is taken is skipped."""
@@ -202,7 +173,7 @@ def _insert(conn: sqlite3.Connection, items: list[list[tuple[Any, ...]]]) -> lis
         [
             seqs[row[0]]
             if row[0] in seqs
-            else _row_to_task(conn.execute(GET_BY_KEY, (row[9],)).fetchone())
+            else row_to_task(conn.execute(GET_BY_KEY, (row[9],)).fetchone())
             for row in publish
         ]
         for publish in items
@@ -227,24 +198,31 @@ def connect(
     return conn
 
 
+def _retry_while_busy(
+    conn: sqlite3.Connection, sql: str, *, pause_s: float, max_pause_s: float
+) -> None:
+    """Execute ``sql``, retrying while another process holds the lock it needs."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, max_pause_s)
+
+
 def use_wal(conn: sqlite3.Connection) -> None:
     """Put the file in WAL mode (it stays so); ``taskq migrate`` already did.
 
     Switching needs the file to itself and fails at once, whatever the busy timeout, while
     another process writes; so only switch when needed, and retry while busy.
     """
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-        return
-    deadline = time.monotonic() + LOCK_TIMEOUT_S
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-            if not busy or time.monotonic() > deadline:
-                raise
-        time.sleep(0.01)
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        _retry_while_busy(conn, "PRAGMA journal_mode = WAL", pause_s=0.01, max_pause_s=0.01)
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
@@ -255,18 +233,7 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
     processes writing at once (an API and a worker) would spend most of their time asleep.
     The writer connection has no busy timeout; this retries after 0.1 ms, doubling to 2 ms.
     """
-    deadline = time.monotonic() + LOCK_TIMEOUT_S
-    pause_s = 0.0001
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-            if not busy or time.monotonic() > deadline:
-                raise
-        time.sleep(pause_s)
-        pause_s = min(pause_s * 2, 0.002)
+    _retry_while_busy(conn, "BEGIN IMMEDIATE", pause_s=0.0001, max_pause_s=0.002)
 
 
 class _Failed:
@@ -537,7 +504,7 @@ class SqliteDriver:
             return row
 
         row = await self._write(cancel)
-        return None if row is None else _row_to_task(row)
+        return None if row is None else row_to_task(row)
 
     async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
         def requeue(conn: sqlite3.Connection) -> tuple[int, tuple[Any, ...] | None]:
@@ -547,7 +514,7 @@ class SqliteDriver:
         changed, row = await self._write(requeue)
         if changed:
             self._work_available()
-        return bool(changed), None if row is None else _row_to_task(row)
+        return bool(changed), None if row is None else row_to_task(row)
 
     async def prune(self, *, before: float, limit: int) -> int:
         return await self._write(lambda c: c.execute(PRUNE, (before, limit)).rowcount)
@@ -556,7 +523,7 @@ class SqliteDriver:
 
     async def get(self, task_id: str) -> Task | None:
         row = await self._read(lambda c: c.execute(GET, (task_id,)).fetchone())
-        return None if row is None else _row_to_task(row)
+        return None if row is None else row_to_task(row)
 
     async def list_tasks(
         self,
@@ -580,7 +547,7 @@ class SqliteDriver:
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         sql = f"SELECT {COLUMNS} FROM tasks {clause} ORDER BY seq DESC LIMIT ?"
         rows = await self._read(lambda c: c.execute(sql, (*args, limit)).fetchall())
-        return [_row_to_task(r) for r in rows]
+        return [row_to_task(r) for r in rows]
 
     async def counts(self) -> dict[Status, int]:
         rows = await self._read(lambda c: c.execute(COUNTS).fetchall())
@@ -618,7 +585,7 @@ class SqliteDriver:
                 rows += conn.execute(claimed_sql, {**params, "n": n - start}).fetchall()
             return rows
 
-        tasks = [_row_to_task(r) for r in await self._write(claim)]
+        tasks = [row_to_task(r) for r in await self._write(claim)]
         # RETURNING gives no order guarantee; started ones go first, as they were first
         tasks.sort(key=lambda t: (t.status is not Status.RUNNING, -t.priority, t.run_at, t.seq))
         return tasks
