@@ -156,3 +156,28 @@ async def test_a_schedule_enqueues_once_per_tick_across_workers(queue: Queue) ->
     keys = [t.idempotency_key for t in ticks]
     assert len(keys) == len(set(keys)), f"a tick was enqueued twice: {keys}"
     assert all(k and k.startswith("cron:tick:") for k in keys)
+
+
+async def test_a_worker_consumes_only_its_queues(queue: Queue) -> None:
+    emails = await queue.enqueue("uppercase", {"text": "mail"}, queue="emails")
+    reports = await queue.enqueue("uppercase", {"text": "report"}, queue="reports")
+    async with running(queue, actions(), queues=["emails"]):
+        done = await until_terminal(queue, emails.id)
+    waiting = await queue.get(reports.id)
+    assert done.status is Status.COMPLETED
+    assert waiting is not None
+    assert waiting.status is Status.QUEUED, "another queue's task is left alone"
+
+
+async def test_higher_priority_runs_first(queue: Queue) -> None:
+    order: list[str] = []
+
+    async def record(data: dict[str, Any]) -> None:
+        order.append(data["name"])
+
+    low = await queue.enqueue("record", {"name": "low"}, priority=0)
+    high = await queue.enqueue("record", {"name": "high"}, priority=10)
+    async with running(queue, actions(Action("record", record)), concurrency=1, prefetch=0):
+        await until_terminal(queue, low.id)
+        await until_terminal(queue, high.id)
+    assert order == ["high", "low"]
