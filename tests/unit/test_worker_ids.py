@@ -7,7 +7,13 @@ import socket
 import subprocess
 import sys
 
-from taskq.worker import PROCESS_TOKEN, backoff_s, is_dead_local_worker, new_worker_id
+from taskq.worker import (
+    LOCAL_KEY,
+    PROCESS_TOKEN,
+    backoff_s,
+    is_dead_local_worker,
+    new_worker_id,
+)
 
 
 def test_this_process_is_alive() -> None:
@@ -16,7 +22,7 @@ def test_this_process_is_alive() -> None:
 
 def test_a_previous_process_with_the_same_pid_is_dead() -> None:
     assert PROCESS_TOKEN != "deadbeef"
-    assert is_dead_local_worker(f"{socket.gethostname()}/{os.getpid()}/deadbeef/1")
+    assert is_dead_local_worker(f"{LOCAL_KEY}/{os.getpid()}/deadbeef/1")
 
 
 def test_an_exited_process_is_dead() -> None:
@@ -27,7 +33,7 @@ def test_an_exited_process_is_dead() -> None:
         check=True,
     )
     pid = int(child.stdout)
-    assert is_dead_local_worker(f"{socket.gethostname()}/{pid}/abcd1234/1")
+    assert is_dead_local_worker(f"{LOCAL_KEY}/{pid}/abcd1234/1")
 
 
 def test_other_hosts_and_garbage_are_left_to_the_lease() -> None:
@@ -40,3 +46,11 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         delays = [backoff_s(attempt) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1, "jittered"
+
+
+def test_same_hostname_in_another_pid_namespace_is_not_local() -> None:
+    # e.g. two Kubernetes hostNetwork pods: one hostname, separate process tables
+    hostname_only = socket.gethostname()
+    assert LOCAL_KEY.startswith(hostname_only)
+    if hostname_only != LOCAL_KEY:  # on Linux the key also names the PID namespace and boot
+        assert not is_dead_local_worker(f"{hostname_only}:pid1:boot1/999999/abcd1234/1")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +15,7 @@ import pytest
 from taskq.actions import Action, Actions, Fail, Retry, demo_actions
 from taskq.queue import Queue
 from taskq.task import NewTask, Status, Task
-from taskq.worker import Worker
+from taskq.worker import LOCAL_KEY, Worker
 
 
 def actions(*extra: Action) -> Actions:
@@ -247,7 +246,7 @@ async def test_a_new_task_wakes_an_idle_worker_without_polling(queue: Queue) -> 
 async def test_a_dead_local_workers_tasks_are_recovered_at_start(queue: Queue) -> None:
     task = await queue.enqueue("uppercase", {"text": "x"})
     # a previous incarnation of this process (same pid, other token) held it
-    ghost = f"{socket.gethostname()}/{os.getpid()}/deadbeef/1"
+    ghost = f"{LOCAL_KEY}/{os.getpid()}/deadbeef/1"
     await queue.driver.claim(ghost, 1, queues=None, lease_s=3600, now=time.time())
     await queue.driver.start(task.id, ghost, lease_s=3600, now=time.time())
     async with running(queue, actions()):
