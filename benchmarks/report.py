@@ -23,7 +23,7 @@ HTTP_COLUMNS: list[tuple[str, str, bool, str]] = [
     ("completed/s", "completed_per_s", True, "{:,.0f}"),
     ("drain after load s", "drain_after_load_s", False, "{:,.2f}"),
 ]
-TASKQ_ROWS = ("taskq", "taskq-inproc", "taskq-pg")
+TASKQ_ROWS = ("taskq", "taskq-inproc", "taskq-normal", "taskq-pg")
 
 
 def _cell(entry: Result | None, key: str, fmt: str) -> str:

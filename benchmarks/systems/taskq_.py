@@ -103,8 +103,8 @@ class Taskq(System):
         return {
             "worker": f"{procs} x `taskq worker --concurrency {CONCURRENCY} --prefetch {PREFETCH}"
             " --demo-delay-ms 0`",
-            "concurrency_per_process": f"concurrency={CONCURRENCY} (default)",
-            "prefetch": f"prefetch={PREFETCH} (default); idle poll_interval_s=1.0 (default) "
+            "concurrency_per_process": f"concurrency={CONCURRENCY} (async slots; default 2)",
+            "prefetch": f"prefetch={PREFETCH} (default 5); idle poll_interval_s=1.0 (default) "
             "across processes",
             "storage": self.storage,
             "results": self.results,
