@@ -167,6 +167,31 @@ class Processes:
             argv += ["--host", "127.0.0.1", "--port", str(port)]
         return self.spawn(argv, name=name, port=port, cwd=cwd, env=env)
 
+    def start_run(
+        self,
+        database_url: str,
+        *,
+        delay_ms: object,
+        lease_s: object,
+        concurrency: object = 2,  # taskq's default
+        name: str,
+        extra: tuple[str, ...] = (),
+    ) -> TaskqProcess:
+        """``taskq run`` on ``database_url`` with the demo delay, concurrency and lease given."""
+        return self.start(
+            "run",
+            "--database",
+            database_url,
+            "--demo-delay-ms",
+            str(delay_ms),
+            "--concurrency",
+            str(concurrency),
+            "--lease-s",
+            str(lease_s),
+            *extra,
+            name=name,
+        )
+
     def spawn(
         self,
         argv: list[str],

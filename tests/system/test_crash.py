@@ -31,17 +31,8 @@ def test_kill9_mid_work_then_restart_loses_nothing_and_runs_each_task_to_one_res
     procs: Processes, database_url: str
 ) -> None:
     n = 60
-    first = procs.start(
-        "run",
-        "--database",
-        database_url,
-        "--demo-delay-ms",
-        "300",
-        "--concurrency",
-        "2",
-        "--lease-s",
-        LEASE_S,
-        name="run-killed",
+    first = procs.start_run(
+        database_url, delay_ms="300", concurrency="2", lease_s=LEASE_S, name="run-killed"
     )
     first.wait_ready()
     with httpx.Client(base_url=first.url, timeout=5) as http:
@@ -62,17 +53,8 @@ def test_kill9_mid_work_then_restart_loses_nothing_and_runs_each_task_to_one_res
     done_before = {i for i, t in at_kill.items() if t["status"] == "completed"}
     assert running, "the kill did not land mid-task"
 
-    second = procs.start(
-        "run",
-        "--database",
-        database_url,
-        "--demo-delay-ms",
-        "20",
-        "--concurrency",
-        "4",
-        "--lease-s",
-        LEASE_S,
-        name="run-restarted",
+    second = procs.start_run(
+        database_url, delay_ms="20", concurrency="4", lease_s=LEASE_S, name="run-restarted"
     )
     second.wait_ready()
     with httpx.Client(base_url=second.url, timeout=5) as http:
@@ -103,17 +85,8 @@ async def test_kill9_during_a_burst_of_posts_keeps_every_acknowledged_task(
     procs: Processes, database_url: str
 ) -> None:
     clients, target = 12, 150
-    service = procs.start(
-        "run",
-        "--database",
-        database_url,
-        "--demo-delay-ms",
-        "20",
-        "--concurrency",
-        "4",
-        "--lease-s",
-        LEASE_S,
-        name="run-killed",
+    service = procs.start_run(
+        database_url, delay_ms="20", concurrency="4", lease_s=LEASE_S, name="run-killed"
     )
     service.wait_ready()
     acked: dict[str, str] = {}
@@ -153,17 +126,8 @@ async def test_kill9_during_a_burst_of_posts_keeps_every_acknowledged_task(
     stored = store.tasks_by_id(database_url)
     assert not set(acked) - set(stored), "acknowledged tasks are missing after kill -9"
 
-    restarted = procs.start(
-        "run",
-        "--database",
-        database_url,
-        "--demo-delay-ms",
-        "0",
-        "--concurrency",
-        "4",
-        "--lease-s",
-        LEASE_S,
-        name="run-restarted",
+    restarted = procs.start_run(
+        database_url, delay_ms="0", concurrency="4", lease_s=LEASE_S, name="run-restarted"
     )
     restarted.wait_ready()
     with httpx.Client(base_url=restarted.url, timeout=5) as http:

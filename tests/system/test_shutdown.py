@@ -40,20 +40,17 @@ def test_sigint_stops_as_gracefully_as_sigterm(procs: Processes, sqlite_url: str
 def stop_gracefully(procs: Processes, database_url: str, sig: signal.Signals) -> None:
     """Signal `taskq run` with 2 tasks running and 5 prefetched; check what becomes of all."""
     n, concurrency, prefetch, grace_s = 10, 2, 5, 10.0
-    service = procs.start(
-        "run",
-        "--database",
+    service = procs.start_run(
         database_url,
-        "--demo-delay-ms",
-        "1500",
-        "--concurrency",
-        str(concurrency),
-        "--prefetch",
-        str(prefetch),
-        "--grace-s",
-        str(grace_s),
-        "--lease-s",
-        LEASE_S,
+        delay_ms="1500",
+        concurrency=str(concurrency),
+        lease_s=LEASE_S,
+        extra=(
+            "--prefetch",
+            str(prefetch),
+            "--grace-s",
+            str(grace_s),
+        ),
         name="run-signalled",
     )
     service.wait_ready()
@@ -92,17 +89,8 @@ def stop_gracefully(procs: Processes, database_url: str, sig: signal.Signals) ->
         assert after[task_id]["attempts"] == 0, f"a returned task was counted as run: {after}"
     assert all(t["worker_id"] is None for t in after.values()), f"still held: {after}"
 
-    restarted = procs.start(
-        "run",
-        "--database",
-        database_url,
-        "--demo-delay-ms",
-        "10",
-        "--concurrency",
-        "4",
-        "--lease-s",
-        LEASE_S,
-        name="run-restarted",
+    restarted = procs.start_run(
+        database_url, delay_ms="10", concurrency="4", lease_s=LEASE_S, name="run-restarted"
     )
     restarted.wait_ready()
     with httpx.Client(base_url=restarted.url, timeout=5) as http:
@@ -119,20 +107,17 @@ def test_sigterm_interrupts_a_task_outliving_the_grace_period_and_requeues_it(
     procs: Processes, database_url: str
 ) -> None:
     grace_s = 0.5
-    service = procs.start(
-        "run",
-        "--database",
+    service = procs.start_run(
         database_url,
-        "--demo-delay-ms",
-        "60000",
-        "--concurrency",
-        "1",
-        "--prefetch",
-        "0",
-        "--grace-s",
-        str(grace_s),
-        "--lease-s",
-        LEASE_S,
+        delay_ms="60000",
+        concurrency="1",
+        lease_s=LEASE_S,
+        extra=(
+            "--prefetch",
+            "0",
+            "--grace-s",
+            str(grace_s),
+        ),
         name="run-signalled",
     )
     service.wait_ready()
@@ -150,16 +135,7 @@ def test_sigterm_interrupts_a_task_outliving_the_grace_period_and_requeues_it(
     assert row["attempts"] == 1, row
     assert row["error"] == "interrupted: worker shut down", row
 
-    restarted = procs.start(
-        "run",
-        "--database",
-        database_url,
-        "--demo-delay-ms",
-        "10",
-        "--lease-s",
-        LEASE_S,
-        name="run-restarted",
-    )
+    restarted = procs.start_run(database_url, delay_ms="10", lease_s=LEASE_S, name="run-restarted")
     restarted.wait_ready()
     with httpx.Client(base_url=restarted.url, timeout=5) as http:
         task = client.wait_terminal(http, {task_id}, 10, details=procs.describe)[task_id]

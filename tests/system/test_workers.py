@@ -268,8 +268,9 @@ def test_sigterm_keeps_the_lease_of_a_task_that_finishes_within_the_grace_period
 def test_sigterm_past_the_grace_period_never_lets_a_task_run_in_two_processes_at_once(
     procs: Processes, tmp_path: Path, sqlite_url: str
 ) -> None:
-    """A sync handler still running after the grace period (and the cancel grace) is handed
-    back to the queue; it must then no longer run in the stopping process, which exits.
+    """A sync handler still running after the grace period (and the cancel grace) keeps its
+    task: the stopping process exits at once instead of re-queueing it, and the other worker
+    recovers it only then (the pid is dead), so it never runs in two processes at once.
     (The worker's shutdown, not the driver, decides this: SQLite only, to save time.)"""
     database_url = sqlite_url
     taskq.migrate(database_url)
