@@ -17,8 +17,18 @@ import msgspec
 from taskq import codec, drivers, migrations
 from taskq.config import Settings
 from taskq.drivers.base import Driver
-from taskq.errors import TaskConflict, TaskNotFound
+from taskq.errors import InvalidTask, TaskConflict, TaskNotFound
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
+
+
+def _check_storable(data: dict[str, Any]) -> None:
+    """Refuse ``data`` that some store could not keep, the same way for every store."""
+    try:
+        text = codec.encode(data)
+    except codec.NotJSON as exc:
+        raise InvalidTask(f"data is {exc}", field="data") from None
+    if codec.holds_nul(text):  # PostgreSQL's JSON cannot hold it
+        raise InvalidTask("data must not contain NUL characters (\\u0000)", field="data")
 
 
 def _with_fingerprint(task: NewTask) -> NewTask:
@@ -113,6 +123,7 @@ class Queue:
         """Submit tasks in one commit: all are stored, or none."""
         for new in tasks:
             validate(new)
+            _check_storable(new.data)
         if not tasks:
             return []
         keyed = [_with_fingerprint(t) if t.idempotency_key else t for t in tasks]

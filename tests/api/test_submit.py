@@ -141,6 +141,12 @@ async def test_options_are_echoed_in_the_task(client: httpx.AsyncClient) -> None
             "max_attempts",
         ),
         (b'{"action": "a\\u0000b"}', 422, "action must not contain NUL characters", "action"),
+        (
+            b'{"action": "x", "data": {"t": "a\\u0000b"}}',
+            422,
+            "data must not contain NUL characters (\\u0000)",
+            "data",
+        ),
     ],
 )
 async def test_bad_input_gets_a_clear_4xx(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from taskq.actions import Action, Actions, Fail, Retry, demo_actions
+from taskq.errors import InvalidTask
 from taskq.queue import Queue
 from taskq.task import NewTask, Status, Task
 from taskq.worker import LOCAL_KEY, Worker
@@ -258,3 +259,9 @@ async def test_a_dead_local_workers_tasks_are_recovered_at_start(queue: Queue) -
 async def test_worker_refuses_bad_bounds(queue: Queue, bad: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="must be at least"):
         Worker(queue, actions(), **bad)
+
+
+async def test_data_json_cannot_hold_is_refused_at_enqueue(queue: Queue) -> None:
+    with pytest.raises(InvalidTask, match="data is not JSON-serialisable"):
+        await queue.enqueue("x", {"when": object()})
+    assert (await queue.counts())[Status.QUEUED] == 0
