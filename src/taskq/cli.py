@@ -53,6 +53,12 @@ def _common_options(fn: F) -> F:
             type=click.Choice(["FULL", "NORMAL"]),
             help="SQLite fsync level  [default: FULL]",
         ),
+        click.option(
+            "--sqlite-worker-sync-ms",
+            type=int,
+            help="with FULL, fsync worker bookkeeping within this long, not per commit;"
+            " accepted tasks are always fsynced before the reply; 0 = per commit  [default: 20]",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     cron: dict[str, str] = {}
     poll_interval_s: float = Field(1.0, gt=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    sqlite_worker_sync_ms: int = Field(20, ge=0, le=60_000)
     pg_pool_size: int = Field(10, ge=1, le=1000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"

@@ -51,12 +51,16 @@ class Queue:
         database: str,
         *,
         sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        sqlite_worker_sync_ms: int = 20,
         pg_pool_size: int = 10,
     ) -> Queue:
         """A queue on ``database`` (a SQLite path, ``sqlite:///…`` or ``postgresql://…``)."""
         return cls(
             drivers.for_url(
-                database, sqlite_synchronous=sqlite_synchronous, pg_pool_size=pg_pool_size
+                database,
+                sqlite_synchronous=sqlite_synchronous,
+                sqlite_worker_sync_ms=sqlite_worker_sync_ms,
+                pg_pool_size=pg_pool_size,
             )
         )
 
@@ -66,6 +70,7 @@ class Queue:
         return cls.connect(
             settings.database,
             sqlite_synchronous=settings.sqlite_synchronous,
+            sqlite_worker_sync_ms=settings.sqlite_worker_sync_ms,
             pg_pool_size=settings.pg_pool_size,
         )
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 import taskq
 from taskq.drivers.sqlite import SqliteDriver
@@ -136,5 +139,99 @@ async def test_an_op_that_raises_fails_alone_and_never_hangs(sqlite_url: str) ->
         )
         assert isinstance(alone[0], OverflowError)
         assert (await driver.counts())[Status.QUEUED] == 1
+    finally:
+        await driver.close()
+
+
+class CommitLevels:
+    """The synchronous level each COMMIT of a connection ran at, read from its SQL trace."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.level = {1: "NORMAL", 2: "FULL"}[conn.execute("PRAGMA synchronous").fetchone()[0]]
+        self.commits: list[str] = []
+        conn.set_trace_callback(self._trace)
+
+    def _trace(self, sql: str) -> None:
+        if sql.startswith("PRAGMA synchronous = "):
+            self.level = sql.rsplit(" ", 1)[1]
+        elif sql == "COMMIT":
+            self.commits.append(self.level)
+
+
+class WalSyncs:
+    """Counts fsyncs of one file (calls through to the real os.fsync)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+        self.path = os.path.realpath(path)
+        self.count = 0
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}") == self.path:
+                self.count += 1
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+async def _bookkeeping(driver: SqliteDriver) -> None:
+    """A worker's writes for one task: claim-and-start, then complete."""
+    (task,) = await driver.claim("w", 1, queues=None, lease_s=30, now=time.time(), start=1)
+    assert await driver.complete(task.id, "w", '"done"', now=time.time())
+
+
+async def test_promises_are_fsynced_at_commit_bookkeeping_soon_after(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url, worker_sync_ms=50)
+    syncs = WalSyncs(monkeypatch, f"{sqlite_url}-wal")
+    try:
+        assert driver._write_conn is not None
+        levels = CommitLevels(driver._write_conn)
+        (task,) = await driver.publish([NewTask(action="x")], now=time.time())
+        await _bookkeeping(driver)
+        assert levels.commits == ["FULL", "NORMAL", "NORMAL"]
+        assert syncs.count == 0  # not yet: within 50 ms
+        await until(lambda: syncs.count == 1, timeout_s=1)
+        await driver.publish([NewTask(action="x")], now=time.time())
+        await driver.cancel(task.id, now=time.time())
+        assert levels.commits[3:] == ["FULL", "FULL"]
+    finally:
+        await driver.close()
+
+
+async def test_close_fsyncs_bookkeeping_not_yet_synced(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url, worker_sync_ms=60_000)
+    syncs = WalSyncs(monkeypatch, f"{sqlite_url}-wal")
+    await driver.publish([NewTask(action="x")], now=time.time())
+    await _bookkeeping(driver)
+    assert syncs.count == 0
+    await driver.close()
+    assert syncs.count == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "level"),
+    [({"worker_sync_ms": 0}, "FULL"), ({"synchronous": "NORMAL"}, "NORMAL")],
+    ids=["worker_sync_ms=0", "NORMAL"],
+)
+async def test_one_level_for_every_commit(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, options: dict[str, object], level: str
+) -> None:
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url, **options)
+    syncs = WalSyncs(monkeypatch, f"{sqlite_url}-wal")
+    try:
+        assert driver._write_conn is not None
+        levels = CommitLevels(driver._write_conn)
+        await driver.publish([NewTask(action="x")], now=time.time())
+        await _bookkeeping(driver)
+        assert levels.commits == [level] * 3
+        await asyncio.sleep(0.1)
+        assert syncs.count == 0  # no deferred fsync: there is nothing deferred
     finally:
         await driver.close()

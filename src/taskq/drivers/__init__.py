@@ -38,6 +38,7 @@ def for_url(
     url: str,
     *,
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    sqlite_worker_sync_ms: int = 20,
     pg_pool_size: int = 10,
 ) -> Driver:
     """The driver for a database URL or a plain SQLite file path."""
@@ -51,4 +52,6 @@ def for_url(
         )
     from taskq.drivers.sqlite import SqliteDriver
 
-    return SqliteDriver(sqlite_path(url), synchronous=sqlite_synchronous)
+    return SqliteDriver(
+        sqlite_path(url), synchronous=sqlite_synchronous, worker_sync_ms=sqlite_worker_sync_ms
+    )

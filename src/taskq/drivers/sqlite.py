@@ -5,9 +5,15 @@ requested while the previous transaction commits joins the next one, so N concur
 enqueues cost one commit, not N. Each write still returns only after its commit. Reads
 use a second connection on another thread (WAL lets them run beside the writer).
 
-Durability: WAL journal. ``synchronous=FULL`` (the default) fsyncs every commit, so an
-acknowledged task survives a process crash (kill -9), an OS crash and power loss;
-``NORMAL`` survives a process crash but may lose the last commits on power loss.
+Durability: WAL journal. With ``synchronous=FULL`` (the default) a *promise* to a caller
+(a task accepted, a cancel, a retry) is fsynced before the call returns, so it survives a
+process crash (kill -9), an OS crash and power loss. A worker's bookkeeping (claims, starts,
+results, re-queues) commits at once but is fsynced within ``worker_sync_ms`` (20 by
+default) rather than one commit at a time: after a power loss the last few milliseconds of
+it may roll back, which makes those tasks run again (delivery is at least once anyway),
+while nothing accepted is lost. A fsync inside the write lock would otherwise serialise
+every worker process on the disk. ``worker_sync_ms=0`` fsyncs every commit. ``NORMAL``
+fsyncs no commit: it survives a process crash but may lose the last commits on power loss.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -252,8 +259,15 @@ def _store_error(error: Exception) -> Exception:
     return error
 
 
-def _apply(conn: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
-    """Run write operations in one transaction; one op's error fails only that op."""
+def _apply(
+    conn: sqlite3.Connection,
+    ops: list[Callable[[sqlite3.Connection], Any]],
+    synchronous: Synchronous | None = None,
+) -> list[Any]:
+    """Run write operations in one transaction; one op's error fails only that op.
+    ``synchronous``, when given, is set first (it applies to the connection's commits)."""
+    if synchronous is not None:
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
     outcomes: list[Any] = []
     isolate = len(ops) > 1  # a lone op needs no savepoint: its transaction is its own
     _begin_immediate(conn)
@@ -310,6 +324,18 @@ def _bound(many: ManyOp, items: list[Any]) -> Callable[[sqlite3.Connection], lis
     return lambda conn: many(conn, items)
 
 
+def _fsync(path: str) -> None:
+    """Flush a file's written pages to disk, whichever connection (or process) wrote them."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # no WAL: the last connection checkpointed it (and synced)
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class GroupCommit:
     """Batches concurrent writes into one transaction on one thread.
 
@@ -317,27 +343,46 @@ class GroupCommit:
     the next transaction goes to one call of its operation, e.g. one multi-row INSERT.
     Each ``execute`` on the writer thread gives up and retakes the GIL, which a busy event
     loop holds, so a few statements per transaction beat a few per task.
+
+    With ``lazy_sync_s`` (the connection being FULL), a write passed ``durable=False``
+    commits without its own fsync when its whole transaction is such writes; the WAL file
+    (``wal_path``) is fsynced at most ``lazy_sync_s`` later.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        lazy_sync_s: float = 0.0,
+        wal_path: str | None = None,
+    ) -> None:
         self._conn = conn
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-writer")
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], Resolve]] = []
         self._pending_many: dict[ManyOp, list[tuple[Any, asyncio.Future[Any]]]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._lazy_sync_s = lazy_sync_s if wal_path is not None else 0.0
+        self._wal_path = wal_path
+        self._pending_durable = False
+        self._synchronous: Synchronous | None = "FULL"  # the connection's, None: unknown
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._syncing: asyncio.Future[None] | None = None
 
-    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op`` inside the next transaction; return once that transaction committed."""
+    async def write(self, op: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run ``op`` inside the next transaction; return once that transaction committed
+        (and, if ``durable``, reached the disk)."""
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((op, _resolver(fut)))
+        self._pending_durable |= durable
         self._ensure_flushing()
         return await fut
 
-    async def write_many(self, op: ManyOp, item: Any) -> Any:
+    async def write_many(self, op: ManyOp, item: Any, *, durable: bool = True) -> Any:
         """Pass ``item``, with the others waiting, to one ``op(conn, items)`` call in the next
         transaction; ``op`` returns one outcome per item. Returns this item's outcome."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending_many.setdefault(op, []).append((item, fut))
+        self._pending_durable |= durable
         self._ensure_flushing()
         return await fut
 
@@ -357,35 +402,74 @@ class GroupCommit:
         self._pending, self._pending_many = [], {}
         return batch
 
+    def _next_mode(self) -> Synchronous:
+        """The synchronous level the next transaction needs: NORMAL when every write in it
+        may be synced later."""
+        lazy = self._lazy_sync_s > 0 and not self._pending_durable
+        self._pending_durable = False
+        return "NORMAL" if lazy else "FULL"
+
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._pending or self._pending_many:
+                mode = self._next_mode()
+                change = mode if mode != self._synchronous else None
                 batch = self._take_batch()
                 ops = [op for op, _ in batch]
                 try:
-                    outcomes = await loop.run_in_executor(self._thread, _apply, self._conn, ops)
+                    outcomes = await loop.run_in_executor(
+                        self._thread, _apply, self._conn, ops, change
+                    )
+                    self._synchronous = mode
                 except Exception as exc:  # the transaction itself failed: so did every op
                     log.warning("write transaction failed: %s", exc)
                     outcomes = [_Failed(exc)] * len(batch)
+                    self._synchronous = None  # unknown: set it again next time
+                if mode == "NORMAL":
+                    self._sync_soon(loop)
                 for (_, resolve), outcome in zip(batch, outcomes, strict=True):
                     resolve(outcome)
         finally:
             self._flusher = None
 
+    def _sync_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sync_timer is None:
+            self._sync_timer = loop.call_later(self._lazy_sync_s, self._start_sync, loop)
+
+    def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sync_timer = None
+        assert self._wal_path is not None
+        # on the writer thread, between transactions: never beside one of ours
+        self._syncing = loop.run_in_executor(self._thread, _fsync, self._wal_path)
+        self._syncing.add_done_callback(self._synced)
+
+    def _synced(self, fut: asyncio.Future[None]) -> None:
+        if not fut.cancelled() and (exc := fut.exception()) is not None:
+            log.error("fsync of the SQLite WAL failed: %s", exc)
+
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
+        if self._sync_timer is not None:  # what is committed but not yet on disk: sync now
+            self._sync_timer.cancel()
+            self._start_sync(asyncio.get_running_loop())
+        if self._syncing is not None:
+            with contextlib.suppress(OSError):
+                await self._syncing
         self._thread.shutdown(wait=True)
 
 
 class SqliteDriver:
     """Tasks in one SQLite file (see the module docstring for durability)."""
 
-    def __init__(self, path: str, *, synchronous: Synchronous = "FULL") -> None:
+    def __init__(
+        self, path: str, *, synchronous: Synchronous = "FULL", worker_sync_ms: int = 20
+    ) -> None:
         self.path = path
         self.url = path
         self.synchronous: Synchronous = synchronous
+        self.worker_sync_ms = worker_sync_ms
         self._writer: GroupCommit | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
@@ -406,7 +490,12 @@ class SqliteDriver:
         except sqlite3.Error as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
-        self._writer = GroupCommit(self._write_conn)
+        lazy = self.synchronous == "FULL" and self.path != ":memory:"
+        self._writer = GroupCommit(
+            self._write_conn,
+            lazy_sync_s=self.worker_sync_ms / 1000 if lazy else 0.0,
+            wal_path=f"{self.path}-wal",
+        )
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-reader")
         if self.path != ":memory:":
             self._listener = WakeupListener(self.path, self._new_work.set)
@@ -431,10 +520,11 @@ class SqliteDriver:
                     conn.close()
         self._write_conn = self._read_conn = None
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, op: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        """A write; ``durable`` for a promise to a caller, else worker bookkeeping."""
         if self._writer is None:
             raise StoreUnavailable("the SQLite driver is not open")
-        return await self._writer.write(op)
+        return await self._writer.write(op, durable=durable)
 
     def _work_available(self) -> None:
         """Wake consumers here at once, and in other processes through their sockets."""
@@ -503,7 +593,7 @@ class SqliteDriver:
             row: tuple[Any, ...] | None = conn.execute(GET, (task_id,)).fetchone()
             return row
 
-        row = await self._write(cancel)
+        row = await self._write(cancel, durable=True)
         return None if row is None else row_to_task(row)
 
     async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
@@ -511,7 +601,7 @@ class SqliteDriver:
             changed = conn.execute(REQUEUE, (now, task_id)).rowcount
             return changed, conn.execute(GET, (task_id,)).fetchone()
 
-        changed, row = await self._write(requeue)
+        changed, row = await self._write(requeue, durable=True)
         if changed:
             self._work_available()
         return bool(changed), None if row is None else row_to_task(row)
