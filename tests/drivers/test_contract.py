@@ -114,6 +114,33 @@ async def test_complete_stores_the_json_result(driver: Driver) -> None:
     assert not await driver.complete(task_id, "w1", "{}", now=time.time()), "completes only once"
 
 
+async def test_concurrent_starts_and_completes_each_get_their_own_answer(driver: Driver) -> None:
+    """Drivers may merge concurrent starts (and completes) into one statement: each caller
+    still learns whether its own task was its to start or finish."""
+    await driver.publish([new() for _ in range(4)], now=time.time())
+    mine = await driver.claim("w1", 3, queues=None, lease_s=LEASE_S, now=time.time())
+    (theirs,) = await driver.claim("w2", 1, queues=None, lease_s=LEASE_S, now=time.time())
+    first, second, third = mine
+    await driver.start(third.id, "w1", lease_s=LEASE_S, now=time.time())  # already started
+    starts = await asyncio.gather(
+        *(driver.start(t.id, "w1", lease_s=LEASE_S, now=time.time()) for t in mine),
+        driver.start(theirs.id, "w1", lease_s=LEASE_S, now=time.time()),
+    )
+    assert starts == [1, 1, None, None]
+    done = await asyncio.gather(
+        driver.complete(first.id, "w1", '"one"', now=time.time()),
+        driver.complete(theirs.id, "w1", '"not mine"', now=time.time()),
+        driver.complete(second.id, "w1", '"two"', now=time.time()),
+    )
+    assert done == [True, False, True]
+    results = [await driver.get(t.id) for t in (first, second, theirs)]
+    assert [(t.status, t.result) for t in results if t] == [
+        (Status.COMPLETED, "one"),
+        (Status.COMPLETED, "two"),
+        (Status.QUEUED, None),
+    ]
+
+
 async def test_retry_later_requeues_with_the_error_kept(driver: Driver) -> None:
     await driver.publish([new()], now=time.time())
     task_id = await claim_one(driver)

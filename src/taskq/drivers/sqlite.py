@@ -46,6 +46,7 @@ INSERT_COLUMNS = (
     " idempotency_key, fingerprint"
 )
 ROWS_PER_INSERT = 500  # 11 parameters a row: well under SQLite's 32,766 per statement
+ROWS_PER_UPDATE = 1000  # 4 parameters a row
 GET_BY_KEY = f"SELECT {COLUMNS} FROM tasks WHERE idempotency_key = ?"
 # INDEXED BY: left to itself the planner picks tasks_status_seq and sorts every waiting task.
 _READY = """
@@ -65,15 +66,22 @@ UPDATE tasks SET worker_id = :worker, lease_expires_at = :lease,
 WHERE seq IN ({_READY})
 RETURNING {COLUMNS}
 """
-START = """
-UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = ?, lease_expires_at = ?
-WHERE id = ? AND worker_id = ? AND status = 'queued'
-RETURNING attempts
+# Starts and completions are batched like inserts: all those waiting for the next
+# transaction go in one statement over a VALUES list ``v``, after one statement that reads
+# which of them the worker still owns (in the same transaction, so nothing moves between).
+OWNED = """
+SELECT json_group_object(v.id, t.attempts) FROM v JOIN tasks t
+    ON t.id = v.id AND t.worker_id = v.worker AND t.status = '{status}'
 """
-COMPLETE = """
-UPDATE tasks SET status = 'completed', result = ?, error = NULL, processed_at = ?,
+START_MANY = """
+UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = v.at,
+    lease_expires_at = v.lease
+FROM v WHERE tasks.id = v.id AND tasks.worker_id = v.worker AND tasks.status = 'queued'
+"""
+COMPLETE_MANY = """
+UPDATE tasks SET status = 'completed', result = v.result, error = NULL, processed_at = v.at,
     worker_id = NULL, lease_expires_at = NULL
-WHERE id = ? AND worker_id = ? AND status = 'running'
+FROM v WHERE tasks.id = v.id AND tasks.worker_id = v.worker AND tasks.status = 'running'
 """
 APPEND_ERROR = "errors = json_insert(errors, '$[#]', json(?))"
 # A task whose cancellation was asked for ends cancelled rather than retried.
@@ -185,6 +193,41 @@ def _insert(conn: sqlite3.Connection, items: list[list[tuple[Any, ...]]]) -> lis
         ]
         for publish in items
     ]
+
+
+@functools.lru_cache(maxsize=256)
+def _with_values(sql: str, columns: str, n_rows: int) -> str:
+    """``sql`` after ``WITH v(columns) AS (VALUES …)`` holding ``n_rows`` rows."""
+    row = f"({_placeholders(columns.count(',') + 1)})"
+    return f"WITH v({columns}) AS (VALUES {', '.join([row] * n_rows)}) {sql}"
+
+
+def _owned_then_update(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], columns: str, status: str, update: str
+) -> dict[str, int]:
+    """Apply ``update`` to ``rows`` (each starting with task id and worker id); return the
+    attempts of the tasks that were still the worker's, in ``status``, so were updated."""
+    owned: dict[str, int] = {}
+    for start in range(0, len(rows), ROWS_PER_UPDATE):
+        chunk = rows[start : start + ROWS_PER_UPDATE]
+        params = [value for row in chunk for value in row]
+        found = conn.execute(_with_values(OWNED.format(status=status), columns, len(chunk)), params)
+        owned.update(codec.decode(found.fetchone()[0]))
+        conn.execute(_with_values(update, columns, len(chunk)), params)
+    return owned
+
+
+def _start_many(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[int | None]:
+    """Start prefetched tasks: per row (id, worker, at, lease), its attempt number, or None
+    when the task is no longer the worker's."""
+    owned = _owned_then_update(conn, rows, "id, worker, at, lease", "queued", START_MANY)
+    return [None if row[0] not in owned else owned[row[0]] + 1 for row in rows]
+
+
+def _complete_many(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[bool]:
+    """Record results: per row (id, worker, result, at), whether it was still the worker's."""
+    owned = _owned_then_update(conn, rows, "id, worker, result, at", "running", COMPLETE_MANY)
+    return [row[0] in owned for row in rows]
 
 
 def _placeholders(n: int) -> str:
@@ -526,6 +569,12 @@ class SqliteDriver:
             raise StoreUnavailable("the SQLite driver is not open")
         return await self._writer.write(op, durable=durable)
 
+    async def _write_many(self, many: ManyOp, item: Any) -> Any:
+        """A worker's write merged with its kind waiting for the same transaction."""
+        if self._writer is None:
+            raise StoreUnavailable("the SQLite driver is not open")
+        return await self._writer.write_many(many, item, durable=False)
+
     def _work_available(self) -> None:
         """Wake consumers here at once, and in other processes through their sockets."""
         self._new_work.set()
@@ -683,13 +732,16 @@ class SqliteDriver:
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
     ) -> int | None:
-        args = (now, now + lease_s, task_id, worker_id)
-        row = await self._write(lambda c: c.execute(START, args).fetchone())
-        return None if row is None else int(row[0])
+        attempt: int | None = await self._write_many(
+            _start_many, (task_id, worker_id, now, now + lease_s)
+        )
+        return attempt
 
     async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
-        args = (result_json, now, task_id, worker_id)
-        return await self._write(lambda c: c.execute(COMPLETE, args).rowcount == 1)
+        completed: bool = await self._write_many(
+            _complete_many, (task_id, worker_id, result_json, now)
+        )
+        return completed
 
     async def retry_later(
         self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
