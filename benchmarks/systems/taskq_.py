@@ -22,8 +22,11 @@ ACTIONS = "benchmarks.systems.taskq_tasks"
 # uppercase is an async action: taskq's concurrency is async slots per process, as are
 # Taskiq's 100 and SAQ's 10 (Dramatiq runs 8 threads per process). taskq's defaults (2 and
 # 5) are the tutorial's, sized for its 100 ms demo work, not for a throughput test.
-CONCURRENCY = 32
-PREFETCH = 64
+# No prefetch: a task claimed for an idle slot is started in the claim's own statement,
+# while a prefetched one needs a second write to start; 128 slots keep the claims large.
+# (Measured on the 2-core machine, 60,000 tasks: 32+64 drains in 4.6-5.3 s, 128+0 in 2.9 s.)
+CONCURRENCY = 128
+PREFETCH = 0
 
 
 def fresh_database(path: Path = DB_PATH) -> str:
@@ -61,7 +64,10 @@ class Taskq(System):
     bulk_api = BulkApi("Queue.enqueue_many(1,000 NewTask) - one commit", batched=True)
     results = "result column of the task row in the same SQLite file (kept)"
     url = DB_URL
-    storage = "SQLite WAL, synchronous=FULL (default), group commit"
+    storage = (
+        "SQLite WAL, synchronous=FULL (default): each accepted task fsynced before enqueue"
+        " returns, worker bookkeeping fsynced within 20 ms (default); group commit"
+    )
     synchronous = "FULL"
 
     def __init__(self) -> None:

@@ -275,15 +275,28 @@ def use_wal(conn: sqlite3.Connection) -> None:
         _retry_while_busy(conn, "PRAGMA journal_mode = WAL", pause_s=0.01, max_pause_s=0.01)
 
 
-def _begin_immediate(conn: sqlite3.Connection) -> None:
-    """Take the write lock, waiting for another process to release it.
+class _LockBusy(Exception):
+    """Another process holds the write lock (and we were not to wait)."""
+
+
+def _begin_immediate(conn: sqlite3.Connection, *, wait: bool = True) -> None:
+    """Take the write lock, waiting for another process to release it (unless not ``wait``:
+    then raise _LockBusy).
 
     SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 ... between tries, while another
     process's write transaction holds the lock for a fraction of a millisecond: two
     processes writing at once (an API and a worker) would spend most of their time asleep.
     The writer connection has no busy timeout; this retries after 0.1 ms, doubling to 2 ms.
     """
-    _retry_while_busy(conn, "BEGIN IMMEDIATE", pause_s=0.0001, max_pause_s=0.002)
+    if wait:
+        _retry_while_busy(conn, "BEGIN IMMEDIATE", pause_s=0.0001, max_pause_s=0.002)
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            raise _LockBusy from exc
+        raise
 
 
 class _Failed:
@@ -306,14 +319,16 @@ def _apply(
     conn: sqlite3.Connection,
     ops: list[Callable[[sqlite3.Connection], Any]],
     synchronous: Synchronous | None = None,
+    wait: bool = True,
 ) -> list[Any]:
     """Run write operations in one transaction; one op's error fails only that op.
-    ``synchronous``, when given, is set first (it applies to the connection's commits)."""
+    ``synchronous``, when given, is set first (it applies to the connection's commits);
+    without ``wait``, raise _LockBusy rather than wait for another process's lock."""
     if synchronous is not None:
         conn.execute(f"PRAGMA synchronous = {synchronous}")
     outcomes: list[Any] = []
     isolate = len(ops) > 1  # a lone op needs no savepoint: its transaction is its own
-    _begin_immediate(conn)
+    _begin_immediate(conn, wait=wait)
     try:
         for op in ops:
             if isolate:
@@ -387,6 +402,11 @@ class GroupCommit:
     Each ``execute`` on the writer thread gives up and retakes the GIL, which a busy event
     loop holds, so a few statements per transaction beat a few per task.
 
+    A lone write with nothing else in flight runs on the event loop's own thread, if the
+    lock is free: handing it to the writer thread and back costs two thread wake-ups, more
+    than the write itself on a quiet system. Concurrent writes are what group commit is
+    for: they, and a write that would wait for the lock, go to the writer thread.
+
     With ``lazy_sync_s`` (the connection being FULL), a write passed ``durable=False``
     commits without its own fsync when its whole transaction is such writes; the WAL file
     (``wal_path``) is fsynced at most ``lazy_sync_s`` later.
@@ -454,16 +474,23 @@ class GroupCommit:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
+        first = True
         try:
             while self._pending or self._pending_many:
+                lone = (
+                    first and len(self._pending) + sum(map(len, self._pending_many.values())) == 1
+                )
+                first = False
                 mode = self._next_mode()
                 change = mode if mode != self._synchronous else None
                 batch = self._take_batch()
                 ops = [op for op, _ in batch]
                 try:
-                    outcomes = await loop.run_in_executor(
-                        self._thread, _apply, self._conn, ops, change
-                    )
+                    outcomes = self._apply_here(ops, change) if lone else None
+                    if outcomes is None:
+                        outcomes = await loop.run_in_executor(
+                            self._thread, _apply, self._conn, ops, change
+                        )
                     self._synchronous = mode
                 except Exception as exc:  # the transaction itself failed: so did every op
                     log.warning("write transaction failed: %s", exc)
@@ -475,6 +502,15 @@ class GroupCommit:
                     resolve(outcome)
         finally:
             self._flusher = None
+
+    def _apply_here(
+        self, ops: list[Callable[[sqlite3.Connection], Any]], change: Synchronous | None
+    ) -> list[Any] | None:
+        """The transaction on this thread, or None if another process holds the lock."""
+        try:
+            return _apply(self._conn, ops, change, wait=False)
+        except _LockBusy:
+            return None
 
     def _sync_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._sync_timer is None:
