@@ -463,7 +463,8 @@ class PostgresDriver:
 
     async def wait_for_work(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._new_work.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # unlike wait_for, no task of its own
+                await self._new_work.wait()
         self._new_work.clear()
 
     # producers

@@ -856,5 +856,6 @@ class SqliteDriver:
                 log.warning("no cross-process wake-ups (polling every %ss): %s", timeout_s, exc)
                 self._listener = None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._new_work.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # unlike wait_for, no task of its own
+                await self._new_work.wait()
         self._new_work.clear()
