@@ -7,6 +7,7 @@ import os
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -233,5 +234,51 @@ async def test_one_level_for_every_commit(
         assert levels.commits == [level] * 3
         await asyncio.sleep(0.1)
         assert syncs.count == 0  # no deferred fsync: there is nothing deferred
+    finally:
+        await driver.close()
+
+
+async def test_a_write_waiting_for_another_process_lock_leaves_the_loop_free(
+    sqlite_url: str,
+) -> None:
+    """A lone write tries the lock on the event loop's thread, and when another
+    connection holds it, waits on the writer thread: the loop keeps serving meanwhile."""
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url)
+    other = sqlite3.connect(sqlite_url, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        publish = asyncio.create_task(driver.publish([NewTask(action="x")], now=time.time()))
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not publish.done(), "the write went ahead under another connection's lock"
+        assert ticks == 20
+        other.execute("COMMIT")
+        (task,) = await asyncio.wait_for(publish, 5)
+        assert (await driver.counts())[Status.QUEUED] == 1
+        assert task.status is Status.QUEUED
+    finally:
+        other.close()
+        await driver.close()
+
+
+async def test_a_lone_write_runs_on_the_loop_thread_and_concurrent_ones_group(
+    sqlite_url: str,
+) -> None:
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url)
+    try:
+        assert driver._writer is not None
+        threads: list[str] = []
+
+        def which_thread(conn: sqlite3.Connection) -> None:
+            threads.append(threading.current_thread().name)
+
+        await driver._writer.write(which_thread)
+        await asyncio.gather(*(driver._writer.write(which_thread) for _ in range(3)))
+        assert threads[0] == threading.current_thread().name
+        assert all(name.startswith("taskq-sqlite-writer") for name in threads[1:])
     finally:
         await driver.close()
