@@ -8,6 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from taskq.config import load_settings
+from taskq.drivers.sqlite import SqliteDriver
+from taskq.queue import Queue
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +67,13 @@ def test_unknown_toml_keys_are_refused(tmp_path: Path) -> None:
     (tmp_path / "taskq.toml").write_text("prot = 1\n")
     with pytest.raises(ValidationError):
         load_settings()
+
+
+def test_sqlite_worker_sync_reaches_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().sqlite_worker_sync_ms == 20
+    monkeypatch.setenv("TASKQ_SQLITE_WORKER_SYNC_MS", "0")
+    driver = Queue.from_settings(load_settings(database="x.db")).driver
+    assert isinstance(driver, SqliteDriver)
+    assert driver.worker_sync_ms == 0
+    with pytest.raises(ValidationError):
+        load_settings(sqlite_worker_sync_ms=-1)
