@@ -519,7 +519,8 @@ class GroupCommit:
     def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sync_timer = None
         assert self._wal_path is not None
-        # on the writer thread, between transactions: never beside one of ours
+        # off the loop, since fsync blocks; it never touches the connection, so it may run
+        # beside a transaction (one running on the loop's thread, see _apply_here)
         self._syncing = loop.run_in_executor(self._thread, _fsync, self._wal_path)
         self._syncing.add_done_callback(self._synced)
 
@@ -599,11 +600,16 @@ class SqliteDriver:
                     conn.close()
         self._write_conn = self._read_conn = None
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
-        """A write; ``durable`` for a promise to a caller, else worker bookkeeping."""
+    async def _write(self, op: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """A write; ``durable`` for a promise to a caller, not for worker bookkeeping (the
+        safe default: a write nobody classified is fsynced before it returns)."""
         if self._writer is None:
             raise StoreUnavailable("the SQLite driver is not open")
         return await self._writer.write(op, durable=durable)
+
+    async def _bookkeeping(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """A worker's write: committed at once, fsynced within ``worker_sync_ms``."""
+        return await self._write(op, durable=False)
 
     async def _write_many(self, many: ManyOp, item: Any) -> Any:
         """A worker's write merged with its kind waiting for the same transaction."""
@@ -678,7 +684,7 @@ class SqliteDriver:
             row: tuple[Any, ...] | None = conn.execute(GET, (task_id,)).fetchone()
             return row
 
-        row = await self._write(cancel, durable=True)
+        row = await self._write(cancel)
         return None if row is None else row_to_task(row)
 
     async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
@@ -686,13 +692,13 @@ class SqliteDriver:
             changed = conn.execute(REQUEUE, (now, task_id)).rowcount
             return changed, conn.execute(GET, (task_id,)).fetchone()
 
-        changed, row = await self._write(requeue, durable=True)
+        changed, row = await self._write(requeue)
         if changed:
             self._work_available()
         return bool(changed), None if row is None else row_to_task(row)
 
     async def prune(self, *, before: float, limit: int) -> int:
-        return await self._write(lambda c: c.execute(PRUNE, (before, limit)).rowcount)
+        return await self._bookkeeping(lambda c: c.execute(PRUNE, (before, limit)).rowcount)
 
     # readers
 
@@ -760,7 +766,7 @@ class SqliteDriver:
                 rows += conn.execute(claimed_sql, {**params, "n": n - start}).fetchall()
             return rows
 
-        tasks = [row_to_task(r) for r in await self._write(claim)]
+        tasks = [row_to_task(r) for r in await self._bookkeeping(claim)]
         # RETURNING gives no order guarantee; started ones go first, as they were first
         tasks.sort(key=lambda t: (t.status is not Status.RUNNING, -t.priority, t.run_at, t.seq))
         return tasks
@@ -790,20 +796,20 @@ class SqliteDriver:
             "id": task_id,
             "worker": worker_id,
         }
-        retried = await self._write(lambda c: c.execute(RETRY_LATER, args).rowcount == 1)
+        retried = await self._bookkeeping(lambda c: c.execute(RETRY_LATER, args).rowcount == 1)
         if retried and run_at <= time.time():
             self._work_available()
         return retried
 
     async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
         args = (error.error, codec.encode(error), now, task_id, worker_id)
-        return await self._write(lambda c: c.execute(FAIL, args).rowcount == 1)
+        return await self._bookkeeping(lambda c: c.execute(FAIL, args).rowcount == 1)
 
     async def mark_cancelled(
         self, task_id: str, worker_id: str, error: AttemptError, *, now: float
     ) -> bool:
         args = (error.error, codec.encode(error), now, task_id, worker_id)
-        return await self._write(lambda c: c.execute(MARK_CANCELLED, args).rowcount == 1)
+        return await self._bookkeeping(lambda c: c.execute(MARK_CANCELLED, args).rowcount == 1)
 
     async def cancel_requests(self, worker_id: str) -> list[str]:
         rows = await self._read(lambda c: c.execute(CANCEL_REQUESTS, (worker_id,)).fetchall())
@@ -811,13 +817,15 @@ class SqliteDriver:
 
     async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
         args = [(task_id, worker_id) for task_id in task_ids]
-        released = await self._write(lambda c: c.executemany(RELEASE, args).rowcount)
+        released = await self._bookkeeping(lambda c: c.executemany(RELEASE, args).rowcount)
         if released:
             self._work_available()
         return released
 
     async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
-        return await self._write(lambda c: c.execute(RENEW, (now + lease_s, worker_id)).rowcount)
+        return await self._bookkeeping(
+            lambda c: c.execute(RENEW, (now + lease_s, worker_id)).rowcount
+        )
 
     async def recover(
         self,
@@ -838,7 +846,7 @@ class SqliteDriver:
             n = conn.execute(unstarted, (now, *ids)).rowcount
             return n + conn.execute(running, named).rowcount
 
-        n = await self._write(recover)
+        n = await self._bookkeeping(recover)
         if n:
             self._work_available()
         return n
