@@ -17,6 +17,7 @@ import pytest
 import taskq
 from taskq.drivers.sqlite import SqliteDriver
 from taskq.drivers.wakeup import wakeup_dir
+from taskq.errors import StoreUnavailable
 from taskq.task import NewTask, Status
 
 
@@ -281,4 +282,29 @@ async def test_a_lone_write_runs_on_the_loop_thread_and_concurrent_ones_group(
         assert threads[0] == threading.current_thread().name
         assert all(name.startswith("taskq-sqlite-writer") for name in threads[1:])
     finally:
+        await driver.close()
+
+
+async def test_a_failed_transaction_leaves_the_configured_level(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a transaction that failed (here: the lock never came), the next commit runs at
+    the level the driver was opened with, not at another."""
+    from taskq.drivers import sqlite as sqlite_driver
+
+    monkeypatch.setattr(sqlite_driver, "LOCK_TIMEOUT_S", 0.05)
+    taskq.migrate(sqlite_url)
+    driver = await opened(sqlite_url, synchronous="NORMAL")
+    other = sqlite3.connect(sqlite_url, isolation_level=None)
+    try:
+        assert driver._write_conn is not None
+        levels = CommitLevels(driver._write_conn)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreUnavailable):
+            await driver.publish([NewTask(action="x")], now=time.time())
+        other.execute("COMMIT")
+        await driver.publish([NewTask(action="x")], now=time.time())
+        assert levels.commits == ["NORMAL"]
+    finally:
+        other.close()
         await driver.close()

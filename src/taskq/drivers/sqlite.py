@@ -407,15 +407,16 @@ class GroupCommit:
     than the write itself on a quiet system. Concurrent writes are what group commit is
     for: they, and a write that would wait for the lock, go to the writer thread.
 
-    With ``lazy_sync_s`` (the connection being FULL), a write passed ``durable=False``
-    commits without its own fsync when its whole transaction is such writes; the WAL file
-    (``wal_path``) is fsynced at most ``lazy_sync_s`` later.
+    Every commit runs at the connection's ``synchronous`` level, except with FULL and
+    ``lazy_sync_s``: then a transaction made only of writes passed ``durable=False`` runs at
+    NORMAL, and the WAL file (``wal_path``) is fsynced at most ``lazy_sync_s`` later.
     """
 
     def __init__(
         self,
         conn: sqlite3.Connection,
         *,
+        synchronous: Synchronous = "FULL",
         lazy_sync_s: float = 0.0,
         wal_path: str | None = None,
     ) -> None:
@@ -424,10 +425,12 @@ class GroupCommit:
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], Resolve]] = []
         self._pending_many: dict[ManyOp, list[tuple[Any, asyncio.Future[Any]]]] = {}
         self._flusher: asyncio.Task[None] | None = None
-        self._lazy_sync_s = lazy_sync_s if wal_path is not None else 0.0
+        self._level = synchronous
+        lazy = synchronous == "FULL" and wal_path is not None
+        self._lazy_sync_s = lazy_sync_s if lazy else 0.0
         self._wal_path = wal_path
         self._pending_durable = False
-        self._synchronous: Synchronous | None = "FULL"  # the connection's, None: unknown
+        self._synchronous: Synchronous | None = synchronous  # the connection's; None: unknown
         self._sync_timer: asyncio.TimerHandle | None = None
         self._syncing: asyncio.Future[None] | None = None
 
@@ -470,7 +473,7 @@ class GroupCommit:
         may be synced later."""
         lazy = self._lazy_sync_s > 0 and not self._pending_durable
         self._pending_durable = False
-        return "NORMAL" if lazy else "FULL"
+        return "NORMAL" if lazy else self._level
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -496,7 +499,7 @@ class GroupCommit:
                     log.warning("write transaction failed: %s", exc)
                     outcomes = [_Failed(exc)] * len(batch)
                     self._synchronous = None  # unknown: set it again next time
-                if mode == "NORMAL":
+                if mode != self._level:  # this commit deferred its fsync
                     self._sync_soon(loop)
                 for (_, resolve), outcome in zip(batch, outcomes, strict=True):
                     resolve(outcome)
@@ -570,11 +573,11 @@ class SqliteDriver:
         except sqlite3.Error as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
-        lazy = self.synchronous == "FULL" and self.path != ":memory:"
         self._writer = GroupCommit(
             self._write_conn,
-            lazy_sync_s=self.worker_sync_ms / 1000 if lazy else 0.0,
-            wal_path=f"{self.path}-wal",
+            synchronous=self.synchronous,
+            lazy_sync_s=self.worker_sync_ms / 1000,
+            wal_path=None if self.path == ":memory:" else f"{self.path}-wal",
         )
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="taskq-sqlite-reader")
         if self.path != ":memory:":
