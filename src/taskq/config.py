@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     actions: Annotated[list[str], NoDecode] = []
     queues: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(1024 * 1024, ge=1)
+    max_header_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1)
     lease_s: float = Field(30.0, gt=0)
     grace_s: float = Field(30.0, ge=0)

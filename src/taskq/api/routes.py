@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskq.api.errors import BadRequest
+from taskq.api.body import read_body
 from taskq.api.responses import json_response
 from taskq.api.schema import parse_list_query, parse_submission, task_json
 from taskq.errors import TaskNotFound
@@ -15,20 +15,6 @@ from taskq.queue import Queue
 def _queue(request: Request) -> Queue:
     queue: Queue = request.app.state.queue
     return queue
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) one over ``limit`` bytes before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(f"body larger than {limit} bytes", 413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"body larger than {limit} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def submit_task(request: Request) -> Response:
