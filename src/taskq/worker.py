@@ -19,10 +19,10 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from croniter import croniter
@@ -36,6 +36,7 @@ from taskq.queue import Queue
 from taskq.task import AttemptError, NewTask, Status, Task
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _local_key() -> str:
@@ -137,6 +138,47 @@ class AttemptStopped(Exception):
 
 
 CANCELLED = "cancelled"
+# A write the store refused for now (restarting, disk full) is tried again, waiting this
+# long at first and doubling up to the most: the task stays held and its lease renewed.
+RECORD_RETRY_S = 0.1
+RECORD_RETRY_MAX_S = 5.0
+
+
+def _claim_order(task: Task) -> tuple[int, int, float, int]:
+    """Where a claimed task goes in the local buffer: started ones first (they already
+    run, in the store's eyes), then as the store orders them: priority, then FIFO."""
+    return (task.status is not Status.RUNNING, -task.priority, task.run_at, task.seq)
+
+
+class _Buffer:
+    """Claimed tasks waiting for a runner, in claim order, whenever each arrived: a
+    high-priority task prefetched late still runs before lower-priority ones."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.PriorityQueue[tuple[tuple[Any, ...], int, Task | None]] = (
+            asyncio.PriorityQueue()
+        )
+        self._arrivals = itertools.count()
+
+    def put(self, task: Task) -> None:
+        self._queue.put_nowait((_claim_order(task), next(self._arrivals), task))
+
+    def close(self) -> None:
+        """Tell one runner to stop once the tasks before this are taken."""
+        self._queue.put_nowait(((2,), next(self._arrivals), None))
+
+    async def get(self) -> Task | None:
+        return (await self._queue.get())[2]
+
+    def take_all(self) -> list[Task]:
+        taken: list[Task] = []
+        while not self._queue.empty():
+            if (task := self._queue.get_nowait()[2]) is not None:
+                taken.append(task)
+        return taken
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
 
 
 class Worker:
@@ -181,8 +223,11 @@ class Worker:
         self.prune_interval_s = prune_interval_s
         self.local_death_check_s = 1.0
         self.id = new_worker_id()
-        self._buffer: asyncio.Queue[Task | None] = asyncio.Queue()
+        self._buffer = _Buffer()
         self._in_hand = 0  # claimed: buffered or executing
+        # ids of the tasks whose rows this worker owns: what its heartbeat renews
+        self._held: set[str] = set()
+        self._give_up_at: float | None = None  # past the shutdown grace: stop retrying writes
         self._executing = 0
         self._attempts: dict[str, Attempt] = {}
         self._stuck: set[asyncio.Future[Any]] = set()
@@ -214,6 +259,8 @@ class Worker:
 
     def stop(self) -> None:
         """Stop claiming; running tasks get ``grace_s`` to finish. Safe to call twice."""
+        if self._give_up_at is None:
+            self._give_up_at = time.monotonic() + self.grace_s
         self._stopping.set()
         self._room.set()
 
@@ -276,7 +323,8 @@ class Worker:
                 continue
             for task in tasks:
                 self._in_hand += 1
-                self._buffer.put_nowait(task)
+                self._held.add(task.id)
+                self._buffer.put(task)
             if not tasks:
                 await self._wait_for_work()
 
@@ -306,6 +354,7 @@ class Worker:
     async def _execute(self, claimed: Task) -> None:
         task = claimed if claimed.status is Status.RUNNING else await self._start(claimed)
         if task is None:
+            self._held.discard(claimed.id)
             return
         action = self.actions.resolve(task.action)
         log.debug("task %s (%s) attempt %d started", task.id, task.action, task.attempts)
@@ -315,7 +364,8 @@ class Worker:
             if stopped.cancelled:
                 error = self._error(task, CANCELLED)
                 await self._record(
-                    self.driver.mark_cancelled(task.id, self.id, error, now=time.time()), task
+                    lambda: self.driver.mark_cancelled(task.id, self.id, error, now=time.time()),
+                    task,
                 )
             elif stopped.attempt is not None:
                 waiting = asyncio.create_task(
@@ -336,13 +386,13 @@ class Worker:
             await self._succeed(task, result)
 
     async def _start(self, claimed: Task) -> Task | None:
-        """Start a prefetched task; None if it is no longer ours."""
+        """Start a prefetched task; None if it is no longer ours (or the store stayed
+        unavailable until the shutdown grace ran out: then its lease lapses)."""
         now = time.time()
-        try:
-            attempt = await self.driver.start(claimed.id, self.id, lease_s=self.lease_s, now=now)
-        except StoreUnavailable as exc:
-            log.warning("could not start task %s (its lease will lapse): %s", claimed.id, exc)
-            return None
+        attempt = await self._persist(
+            lambda: self.driver.start(claimed.id, self.id, lease_s=self.lease_s, now=now),
+            f"start task {claimed.id}",
+        )
         if attempt is None:
             log.info("task %s is no longer ours (cancelled or taken over)", claimed.id)
             return None
@@ -367,7 +417,8 @@ class Worker:
             if await self._abandon(attempt):
                 error = self._error(task, "interrupted: worker shut down")
                 await self._record(
-                    self.driver.retry_later(task.id, self.id, error, run_at=time.time()), task
+                    lambda: self.driver.retry_later(task.id, self.id, error, run_at=time.time()),
+                    task,
                 )
             else:
                 # Its thread still runs it: re-queueing would let another worker run it at
@@ -447,7 +498,7 @@ class Worker:
             await self._fail(task, self._error(task, message))
             return
         await self._record(
-            self.driver.complete(task.id, self.id, result_json, now=time.time()), task
+            lambda: self.driver.complete(task.id, self.id, result_json, now=time.time()), task
         )
         log.debug("task %s completed", task.id)
 
@@ -476,21 +527,40 @@ class Worker:
             delay_s,
             error.error,
         )
+        run_at = time.time() + delay_s
         await self._record(
-            self.driver.retry_later(task.id, self.id, error, run_at=time.time() + delay_s), task
+            lambda: self.driver.retry_later(task.id, self.id, error, run_at=run_at), task
         )
 
     async def _fail(self, task: Task, error: AttemptError) -> None:
-        log.info("task %s failed after %d attempts: %s", task.id, task.attempts, error.error)
-        await self._record(self.driver.fail(task.id, self.id, error, now=time.time()), task)
+        attempts = "1 attempt" if task.attempts == 1 else f"{task.attempts} attempts"
+        log.info("task %s failed after %s: %s", task.id, attempts, error.error)
+        await self._record(lambda: self.driver.fail(task.id, self.id, error, now=time.time()), task)
 
-    async def _record(self, write: Any, task: Task) -> None:
-        """Await an outcome write; a store failure leaves the lease to lapse (run again)."""
+    async def _record(self, write: Callable[[], Awaitable[bool]], task: Task) -> None:
+        """Record an attempt's outcome, then let go of the task."""
         try:
-            if not await write:
+            recorded = await self._persist(write, f"record the outcome of task {task.id}")
+            if recorded is False:
                 log.warning("task %s: outcome dropped, the task is no longer ours", task.id)
-        except StoreUnavailable as exc:
-            log.error("task %s: could not record outcome, it will run again: %s", task.id, exc)
+        finally:
+            self._held.discard(task.id)
+
+    async def _persist(self, write: Callable[[], Awaitable[T]], what: str) -> T | None:
+        """Run a write, again and again while the store is unavailable: the task stays
+        held (its lease renewed) until the store answers. Past the shutdown grace, give up
+        (None): the lease then lapses and another worker recovers the task."""
+        pause_s = RECORD_RETRY_S
+        while True:
+            try:
+                return await write()
+            except StoreUnavailable as exc:
+                if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+                    log.error("could not %s, giving up at shutdown: %s", what, exc)
+                    return None
+                log.warning("could not %s, retrying in %.1fs: %s", what, pause_s, exc)
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, RECORD_RETRY_MAX_S)
 
     # chores: leases, cancellations, retention, schedules
 
@@ -499,7 +569,10 @@ class Worker:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await self.driver.renew_leases(self.id, lease_s=self.lease_s, now=time.time())
+                if self._held:
+                    await self.driver.renew_leases(
+                        self.id, list(self._held), lease_s=self.lease_s, now=time.time()
+                    )
                 await self._recover(at_start=False)
             except StoreUnavailable as exc:
                 log.warning("heartbeat failed: %s", exc)
@@ -585,26 +658,23 @@ class Worker:
 
     async def _shut_down(self, runners: list[asyncio.Task[None]]) -> None:
         unstarted: list[Task] = []
-        started: list[Task] = []  # claimed and started together: they run within the grace
-        while not self._buffer.empty():
-            item = self._buffer.get_nowait()
-            if item is None:
-                continue
+        # claimed and started together: they run within the grace
+        for item in self._buffer.take_all():
             if item.status is Status.RUNNING:
-                started.append(item)
+                self._buffer.put(item)
             else:
                 unstarted.append(item)
                 self._in_hand -= 1
-        for item in started:
-            self._buffer.put_nowait(item)
         if unstarted:
             try:
                 n = await self.driver.release([t.id for t in unstarted], self.id)
                 log.info("returned %d unstarted tasks to the queue", n)
             except StoreUnavailable as exc:
                 log.warning("could not return unstarted tasks (their lease will lapse): %s", exc)
+            finally:
+                self._held.difference_update(t.id for t in unstarted)
         for _ in runners:
-            self._buffer.put_nowait(None)
+            self._buffer.close()
         _, late = await asyncio.wait(runners, timeout=self.grace_s)
         if late:
             log.warning(

@@ -218,9 +218,27 @@ async def test_recover_takes_a_dead_workers_tasks_at_once(driver: Driver) -> Non
 async def test_renewed_lease_is_not_recovered(driver: Driver) -> None:
     now = time.time()
     await driver.publish([new()], now=now)
-    await claim_one(driver, "w1", now=now)
-    assert await driver.renew_leases("w1", lease_s=LEASE_S, now=now + LEASE_S) == 1
+    task_id = await claim_one(driver, "w1", now=now)
+    assert await driver.renew_leases("w1", [task_id], lease_s=LEASE_S, now=now + LEASE_S) == 1
     assert await driver.recover(now=now + LEASE_S + 1, default_max_attempts=3) == 0
+
+
+async def test_renewing_leases_keeps_only_the_named_tasks(driver: Driver) -> None:
+    """A task the worker let go of (its outcome write failed) is not kept alive by the
+    heartbeat: it lapses and is recovered while the worker still runs."""
+    now = time.time()
+    await driver.publish([new(), new()], now=now)
+    kept = await claim_one(driver, "w1", now=now)
+    let_go = await claim_one(driver, "w1", now=now)
+    renewed = await driver.renew_leases("w1", [kept], lease_s=LEASE_S, now=now + LEASE_S)
+    assert renewed == 1
+    assert await driver.renew_leases("w2", [let_go], lease_s=LEASE_S, now=now) == 0
+    assert await driver.recover(now=now + LEASE_S + 1, default_max_attempts=3) == 1
+    recovered, held = await driver.get(let_go), await driver.get(kept)
+    assert recovered is not None
+    assert held is not None
+    assert (recovered.status, recovered.attempts) == (Status.QUEUED, 1)
+    assert held.status is Status.RUNNING
 
 
 async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(driver: Driver) -> None:

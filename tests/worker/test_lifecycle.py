@@ -181,3 +181,36 @@ async def test_higher_priority_runs_first(queue: Queue) -> None:
         await until_terminal(queue, low.id)
         await until_terminal(queue, high.id)
     assert order == ["high", "low"]
+
+
+async def test_a_prefetched_higher_priority_task_runs_before_earlier_lower_ones(
+    queue: Queue,
+) -> None:
+    """Tasks prefetched while the runner is busy wait in priority order, not arrival order."""
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def record(data: dict[str, Any]) -> None:
+        if data["name"] == "blocker":
+            await gate.wait()
+        order.append(data["name"])
+
+    acts = actions(Action("record", record))
+    async with running(queue, acts, concurrency=1, prefetch=5) as worker:
+        blocker = await queue.enqueue("record", {"name": "blocker"})
+        await until_status(queue, blocker.id, Status.RUNNING)
+        lows = [await queue.enqueue("record", {"name": f"low{i}"}) for i in range(3)]
+        await until_in_hand(worker, 4)  # the lows wait in the worker's buffer
+        high = await queue.enqueue("record", {"name": "high"}, priority=10)
+        await until_in_hand(worker, 5)
+        gate.set()
+        for task in [*lows, high]:
+            await until_terminal(queue, task.id)
+    assert order == ["blocker", "high", "low0", "low1", "low2"]
+
+
+async def until_in_hand(worker: Any, n: int, timeout_s: float = 5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while worker._in_hand < n:
+        assert time.monotonic() < deadline, f"worker holds {worker._in_hand} tasks, not {n}"
+        await asyncio.sleep(0.01)

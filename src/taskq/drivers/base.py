@@ -122,8 +122,12 @@ class Driver(Protocol):
     async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
         """Give back claimed tasks that were never started (graceful shutdown)."""
 
-    async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
-        """Extend the lease of every task this worker holds (its heartbeat)."""
+    async def renew_leases(
+        self, worker_id: str, task_ids: Sequence[str], *, lease_s: float, now: float
+    ) -> int:
+        """Extend the leases of ``task_ids``, those of them this worker still owns (its
+        heartbeat). Only the tasks the worker really holds: a row it let go of after a
+        failed write must lapse and be recovered, not be kept alive by the heartbeat."""
 
     async def recover(
         self,

@@ -172,7 +172,9 @@ UPDATE taskq_tasks SET worker_id = NULL, lease_expires_at = NULL
 WHERE id = ANY(%s::uuid[]) AND worker_id = %s AND status = 'queued'
 RETURNING seq
 """)
-RENEW = "UPDATE taskq_tasks SET lease_expires_at = %s WHERE worker_id = %s"
+RENEW = """
+UPDATE taskq_tasks SET lease_expires_at = %s WHERE worker_id = %s AND id = ANY(%s::uuid[])
+"""
 # Every worker runs recover on its heartbeat. SKIP LOCKED keeps them from queueing up
 # behind each other or behind a heartbeat renewing those very rows (which then wins).
 LAPSED = """
@@ -748,8 +750,13 @@ class PostgresDriver:
             self._new_work.set()
         return n
 
-    async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
-        return await self._rowcount(RENEW, (now + lease_s, worker_id))
+    async def renew_leases(
+        self, worker_id: str, task_ids: Sequence[str], *, lease_s: float, now: float
+    ) -> int:
+        keys = [k for k in map(_uuid, task_ids) if k is not None]
+        if not keys:
+            return 0
+        return await self._rowcount(RENEW, (now + lease_s, worker_id, keys))
 
     async def recover(
         self,

@@ -127,7 +127,10 @@ RELEASE = """
 UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
 WHERE id = ? AND worker_id = ? AND status = 'queued'
 """
-RENEW = "UPDATE tasks SET lease_expires_at = ? WHERE worker_id = ?"
+RENEW = """
+UPDATE tasks SET lease_expires_at = ?
+WHERE worker_id = ? AND id IN (SELECT value FROM json_each(?))
+"""
 # A lost worker's prefetched tasks simply go back; its running ones count a failed attempt.
 RECOVER_UNSTARTED = """
 UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
@@ -825,10 +828,13 @@ class SqliteDriver:
             self._work_available()
         return released
 
-    async def renew_leases(self, worker_id: str, *, lease_s: float, now: float) -> int:
-        return await self._bookkeeping(
-            lambda c: c.execute(RENEW, (now + lease_s, worker_id)).rowcount
-        )
+    async def renew_leases(
+        self, worker_id: str, task_ids: Sequence[str], *, lease_s: float, now: float
+    ) -> int:
+        if not task_ids:
+            return 0
+        args = (now + lease_s, worker_id, codec.encode(list(task_ids)))
+        return await self._bookkeeping(lambda c: c.execute(RENEW, args).rowcount)
 
     async def recover(
         self,
