@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator
 
 import swagger_ui_bundle
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from taskq.api import openapi, routes
 from taskq.api.errors import HANDLERS
+from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
 from taskq.queue import Queue
 from taskq.worker import Worker
@@ -58,6 +60,7 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
             Route("/docs", openapi.docs, methods=["GET"]),
             Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)),
         ],
+        middleware=[Middleware(CrossOriginProtection)],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
