@@ -9,16 +9,15 @@ taskq migrate   apply the schema migrations and exit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import signal
+import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import uvicorn
 from pydantic import ValidationError
 
 from taskq import __version__, migrations
@@ -70,6 +69,21 @@ def _http_options(fn: F) -> F:
         click.option("--host", help="address to listen on  [default: 127.0.0.1]"),
         click.option("--port", type=int, help="port to listen on  [default: 8080]"),
         click.option("--max-body-bytes", type=int, help="largest request body  [default: 1 MiB]"),
+        click.option(
+            "--max-header-bytes",
+            type=int,
+            help="largest request line and headers; more is answered 431  [default: 64 KiB]",
+        ),
+        click.option(
+            "--header-timeout-s",
+            type=float,
+            help="time a client gets to send the request line and headers  [default: 10]",
+        ),
+        click.option(
+            "--body-timeout-s",
+            type=float,
+            help="time a client gets to send a whole request body  [default: 30]",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -175,10 +189,11 @@ def migrate(config_file: str | None, **flags: Any) -> None:
 def run(config_file: str | None, **flags: Any) -> None:
     """Migrate, then serve the API and run a worker in this process."""
     settings = _settings(config_file, **flags)
+    sock = _bind(settings)  # first: a busy port must leave everything as it was
     applied = migrations.migrate(settings.database)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
-    _serve(settings, run_worker=True)
+    _serve(settings, sock, run_worker=True)
 
 
 @main.command()
@@ -188,8 +203,9 @@ def run(config_file: str | None, **flags: Any) -> None:
 def api(config_file: str | None, **flags: Any) -> None:
     """Serve the HTTP API only (workers run elsewhere)."""
     settings = _settings(config_file, **flags)
+    sock = _bind(settings)
     migrations.check(settings.database)
-    _serve(settings, run_worker=False)
+    _serve(settings, sock, run_worker=False)
 
 
 @main.command()
@@ -225,42 +241,20 @@ async def _work(settings: Settings) -> None:
     consumer.exit_if_stuck()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn, except that a graceful shutdown on SIGTERM/SIGINT exits 0.
+def _bind(settings: Settings) -> socket.socket:
+    from taskq.api.server import bind
 
-    uvicorn re-raises the signal after shutting down; taskq's contract is exit 0 once
-    running tasks are finished or handed back.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        with super().capture_signals():
-            yield
-            self._captured_signals.clear()
+    return bind(settings.host, settings.port)
 
 
-def _serve(settings: Settings, *, run_worker: bool) -> None:
+def _serve(settings: Settings, sock: socket.socket, *, run_worker: bool) -> None:
     from taskq.actions import Actions
     from taskq.api import create_app
+    from taskq.api.server import serve
 
-    if run_worker:  # fail on a bad --actions module before binding the port
+    if run_worker:  # fail on a bad --actions module before the app starts
         Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
-    app = create_app(settings, run_worker=run_worker)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if _loop_factory() else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.grace_s) or None,
-    )
-    server = _Server(config)
-    server.run()
-    if not server.started:
-        _fail("the service did not start (see the log above)")
+    serve(create_app(settings, run_worker=run_worker), settings, sock)
 
 
 if __name__ == "__main__":
