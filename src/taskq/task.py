@@ -108,6 +108,10 @@ MAX_ACTION_LENGTH = 200
 MAX_QUEUE_LENGTH = 100
 # what every store can hold: a 32-bit integer column, and text without NUL characters
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# Times a task may carry, in seconds since the epoch: 1970 to the end of year 9999 (UTC),
+# so that every time read back can be shown as an ISO 8601 date.
+MIN_TIME, MAX_TIME = 0.0, 253_402_300_799.0
+MAX_TIMEOUT_S = 365 * 86_400.0
 
 
 def validate(task: NewTask) -> None:
@@ -130,5 +134,10 @@ def validate(task: NewTask) -> None:
         raise InvalidTask("max_attempts must be at least 1", field="max_attempts")
     if task.max_attempts is not None and task.max_attempts > INT32_MAX:
         raise InvalidTask(f"max_attempts must be at most {INT32_MAX}", field="max_attempts")
-    if task.timeout_s is not None and task.timeout_s <= 0:
-        raise InvalidTask("timeout must be a positive number of seconds", field="timeout")
+    if task.timeout_s is not None and not 0 < task.timeout_s <= MAX_TIMEOUT_S:
+        raise InvalidTask(
+            f"timeout must be a positive number of seconds, at most {MAX_TIMEOUT_S:.0f}",
+            field="timeout",
+        )
+    if task.run_at is not None and not MIN_TIME <= task.run_at <= MAX_TIME:
+        raise InvalidTask("run_at must fall between 1970 and the end of 9999", field="run_at")

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.api.conformance import Conformance
 
 from taskq.api import create_app
 from taskq.config import Settings
@@ -24,7 +25,12 @@ def make_client(database_url: str) -> ClientFactory:
         app = create_app(Settings(database=database_url, **settings), run_worker=run_worker)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://taskq") as client:
+            conformance = Conformance(app.state.openapi)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://taskq",
+                event_hooks={"response": [conformance.on_response]},
+            ) as client:
                 client.app = app  # type: ignore[attr-defined]
                 yield client
 

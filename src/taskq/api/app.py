@@ -65,4 +65,5 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.openapi = openapi.build(app.routes)
     return app

@@ -1,179 +1,219 @@
-"""The OpenAPI document and the interactive docs page (Swagger UI, shipped in a package)."""
+"""The OpenAPI document, generated from the route table and the wire types; and the
+interactive docs page (Swagger UI, shipped in a package).
+
+Each route of the app must have an ``Operation`` here: ``build`` refuses a route without
+one, so the document lists exactly what the service answers.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from taskq import __version__
 from taskq.api.responses import json_response
-from taskq.api.schema import DEFAULT_LIMIT, MAX_LIMIT
+from taskq.api.wire import (
+    DEFAULT_LIMIT,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_LIMIT,
+    Accepted,
+    Error,
+    Health,
+    Submission,
+    TaskOut,
+    TaskPage,
+)
 from taskq.task import Status
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
+Answer = tuple[type[Any] | None, str]  # the body's type (None: no JSON body), what it means
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+@dataclass(frozen=True)
+class Operation:
+    """What one route takes and answers, for the document."""
+
+    summary: str
+    responses: dict[int, Answer]
+    description: str | None = None
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    body: type[Any] | None = None
+    headers: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ERROR, description)
+_TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_LOCATION = {"Location": {"description": "the task's URL", "schema": {"type": "string"}}}
+_UNAVAILABLE: dict[int, Answer] = {503: (Error, "The store is unavailable")}
+_NOT_FOUND: dict[int, Answer] = {404: (Error, "No such task")}
+_CROSS_SITE: dict[int, Answer] = {403: (Error, "A browser's request from another site")}
 
-
-SPEC: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "taskq",
-        "version": __version__,
-        "description": "Submit tasks; workers run them in the background; every task is stored.",
-    },
-    "paths": {
-        "/tasks": {
-            "post": {
-                "summary": "Submit a task",
-                "description": "202 once the task is committed to the store.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Submission"}}
-                    },
-                },
-                "responses": {
-                    "202": {
-                        **_json({"$ref": "#/components/schemas/Accepted"}, "Accepted and stored"),
-                        "headers": {"Location": {"schema": {"type": "string"}}},
-                    },
-                    "400": _error("Invalid JSON, not an object, or no action"),
-                    "413": _error("Body over the size limit"),
-                    "422": _error("A field has the wrong type or value (named in `field`)"),
-                    "503": _error("The store is unavailable"),
-                },
-            },
-            "get": {
-                "summary": "List tasks, newest first",
-                "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": [s.value for s in Status]},
-                    },
-                    {"name": "action", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": MAX_LIMIT,
-                            "default": DEFAULT_LIMIT,
-                        },
-                    },
-                    {
-                        "name": "cursor",
-                        "in": "query",
-                        "description": "`next_cursor` of the previous page",
-                        "schema": {"type": "string"},
-                    },
-                ],
-                "responses": {
-                    "200": _json({"$ref": "#/components/schemas/TaskList"}, "One page of tasks"),
-                    "400": _error("Unknown status or bad limit/cursor"),
-                },
-            },
-        },
-        "/tasks/{task_id}": {
-            "get": {
-                "summary": "One task",
-                "parameters": [
-                    {
-                        "name": "task_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "responses": {
-                    "200": _json({"$ref": "#/components/schemas/Task"}, "The task"),
-                    "404": _error("No such task"),
-                },
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("POST", "/tasks"): Operation(
+        "Submit a task",
+        description="202 once the task is committed to the store. With an `Idempotency-Key` "
+        "already used for the same body: 200 and the original task; for another body: 409.",
+        body=Submission,
+        parameters=[
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "description": "makes a submission safe to repeat: one task per key, ever",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
             }
+        ],
+        responses={
+            202: (Accepted, "Accepted and stored"),
+            200: (Accepted, "The task an earlier request with this Idempotency-Key stored"),
+            400: (Error, "Invalid JSON, not an object, nested too deep, or no action"),
+            408: (Error, "The body did not arrive in time"),
+            409: (Error, "The Idempotency-Key was used for another body"),
+            413: (Error, "Body over the size limit"),
+            422: (Error, "A field has the wrong type or value (named in `field`)"),
+            **_CROSS_SITE,
+            **_UNAVAILABLE,
         },
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Up"}}}},
-        "/readyz": {
-            "get": {
-                "summary": "Readiness (the store answers)",
-                "responses": {"200": {"description": "Ready"}, "503": _error("Store unavailable")},
-            }
+        headers={202: _LOCATION, 200: _LOCATION},
+    ),
+    ("GET", "/tasks"): Operation(
+        "List tasks, newest first",
+        parameters=[
+            {
+                "name": "status",
+                "in": "query",
+                "schema": {"type": "string", "enum": [s.value for s in Status]},
+            },
+            {"name": "action", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_LIMIT,
+                    "default": DEFAULT_LIMIT,
+                },
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "description": "`next_cursor` of the previous page",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            },
+        ],
+        responses={
+            200: (TaskPage, "One page of tasks"),
+            400: (Error, "Unknown status or bad limit/cursor"),
+            **_UNAVAILABLE,
         },
-    },
-    "components": {
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
-            },
-            "Submission": {
-                "type": "object",
-                "required": ["action"],
-                "additionalProperties": False,
-                "properties": {
-                    "action": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "data": {"type": "object", "default": {}},
-                    "queue": {"type": "string", "default": "default"},
-                    "priority": {"type": "integer", "default": 0, "description": "higher first"},
-                    "max_attempts": {"type": "integer", "minimum": 1},
-                    "timeout": {"type": "number", "description": "seconds per attempt"},
-                    "delay": {"type": "number", "minimum": 0, "description": "seconds"},
-                    "run_at": {"type": ["string", "number"], "description": "ISO 8601 or epoch s"},
-                },
-            },
-            "Accepted": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "format": "uuid"},
-                    "status": {"const": "queued"},
-                },
-            },
-            "Task": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "format": "uuid"},
-                    "action": {"type": "string"},
-                    "payload": {"type": "object", "description": "the submitted `data`"},
-                    "status": {"type": "string", "enum": [s.value for s in Status]},
-                    "result": {"description": "the action's JSON result once completed"},
-                    "error": {
-                        "type": ["string", "null"],
-                        "description": "the last attempt's error",
-                    },
-                    "errors": {"type": "array", "items": {"type": "object"}},
-                    "attempts": {"type": "integer"},
-                    "max_attempts": {"type": ["integer", "null"]},
-                    "queue": {"type": "string"},
-                    "priority": {"type": "integer"},
-                    "timeout": {"type": ["number", "null"]},
-                    "run_at": _TIME,
-                    "created_at": _TIME,
-                    "started_at": _TIME,
-                    "processed_at": _TIME,
-                },
-            },
-            "TaskList": {
-                "type": "object",
-                "properties": {
-                    "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-                    "count": {"type": "integer"},
-                    "next_cursor": {"type": ["string", "null"]},
-                },
-            },
-        }
-    },
+    ),
+    ("GET", "/tasks/{task_id}"): Operation(
+        "One task",
+        parameters=[_TASK_ID],
+        responses={200: (TaskOut, "The task"), **_NOT_FOUND, **_UNAVAILABLE},
+    ),
+    ("POST", "/tasks/{task_id}/cancel"): Operation(
+        "Cancel a task",
+        description="A queued task is cancelled at once (200); a running one is asked to stop "
+        "(202, `cancel_requested` true) and ends `cancelled`.",
+        parameters=[_TASK_ID],
+        responses={
+            200: (TaskOut, "Cancelled"),
+            202: (TaskOut, "Running: its worker is stopping it"),
+            409: (Error, "The task already finished"),
+            **_CROSS_SITE,
+            **_NOT_FOUND,
+            **_UNAVAILABLE,
+        },
+    ),
+    ("POST", "/tasks/{task_id}/retry"): Operation(
+        "Retry a failed or cancelled task",
+        description="Queued again, with a fresh attempt budget.",
+        parameters=[_TASK_ID],
+        responses={
+            202: (Accepted, "Queued again"),
+            409: (Error, "The task is neither failed nor cancelled"),
+            **_CROSS_SITE,
+            **_NOT_FOUND,
+            **_UNAVAILABLE,
+        },
+        headers={202: _LOCATION},
+    ),
+    ("GET", "/healthz"): Operation("Liveness", responses={200: (Health, "The process runs")}),
+    ("GET", "/readyz"): Operation(
+        "Readiness: the store answers and can take writes",
+        responses={200: (Health, "Ready"), **_UNAVAILABLE},
+    ),
+    ("GET", "/openapi.json"): Operation(
+        "This document", responses={200: (None, "The OpenAPI document")}
+    ),
+    ("GET", "/docs"): Operation(
+        "Interactive API docs (Swagger UI)", responses={200: (None, "An HTML page")}
+    ),
 }
+REF = "#/components/schemas/{name}"
+
+
+def _operations(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Operation]]:
+    found = []
+    for route in routes:
+        if not isinstance(route, Route):
+            continue  # mounts: static files
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            operation = OPERATIONS.get((method, route.path))
+            if operation is None:
+                raise LookupError(f"{method} {route.path} has no OpenAPI operation")
+            found.append((method, route.path, operation))
+    return found
+
+
+def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``routes``."""
+    operations = _operations(routes)
+    types = {
+        t
+        for _, _, op in operations
+        for t in [op.body, *(answer for answer, _ in op.responses.values())]
+        if t is not None
+    }
+    refs, components = msgspec.json.schema_components(sorted(types, key=str), ref_template=REF)
+    ref_of = dict(zip(sorted(types, key=str), refs, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, op in operations:
+        doc: dict[str, Any] = {"summary": op.summary, "responses": {}}
+        if op.description:
+            doc["description"] = op.description
+        if op.parameters:
+            doc["parameters"] = op.parameters
+        if op.body is not None:
+            doc["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref_of[op.body]}},
+            }
+        for status, (answer, meaning) in sorted(op.responses.items()):
+            response: dict[str, Any] = {"description": meaning}
+            if answer is not None:
+                response["content"] = {"application/json": {"schema": ref_of[answer]}}
+            if status in op.headers:
+                response["headers"] = op.headers[status]
+            doc["responses"][str(status)] = response
+        paths.setdefault(path, {})[method.lower()] = doc
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "taskq",
+            "version": __version__,
+            "description": "Submit tasks; workers run them in the background; every task "
+            "is stored.",
+        },
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
 
 DOCS_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>taskq API</title>
@@ -184,8 +224,9 @@ DOCS_PAGE = """<!doctype html>
 </body></html>"""
 
 
-async def openapi_json(_: Request) -> Response:
-    return json_response(SPEC)
+async def openapi_json(request: Request) -> Response:
+    spec: dict[str, Any] = request.app.state.openapi
+    return json_response(spec)
 
 
 async def docs(_: Request) -> Response:

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.responses import Response
 
 from taskq import codec
+from taskq.api.wire import Error
 
 
 def json_response(
@@ -16,7 +17,4 @@ def json_response(
 
 
 def error_response(status_code: int, message: str, *, field: str | None = None) -> Response:
-    body: dict[str, str] = {"error": message}
-    if field is not None:
-        body["field"] = field
-    return json_response(body, status_code)
+    return json_response(Error(message, field), status_code)

@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from taskq.api.body import read_body
 from taskq.api.responses import json_response
-from taskq.api.schema import parse_list_query, parse_submission, task_json
+from taskq.api.schema import parse_list_query, parse_submission, task_out
+from taskq.api.wire import Accepted, Health, TaskPage
 from taskq.errors import TaskNotFound
 from taskq.queue import Queue
 
@@ -23,12 +24,16 @@ async def submit_task(request: Request) -> Response:
     With an ``Idempotency-Key`` header already used for the same body: 200 and the
     original task; used for another body: 409.
     """
-    raw = await read_body(request, request.app.state.settings.max_body_bytes)
+    raw = await read_body(
+        request,
+        request.app.state.settings.max_body_bytes,
+        request.app.state.settings.body_timeout_s,
+    )
     new = parse_submission(raw, idempotency_key=request.headers.get("idempotency-key"))
     (task,) = await _queue(request).enqueue_many([new])
     created = task.id == new.id
     return json_response(
-        {"id": task.id, "status": task.status.value},
+        Accepted(task.id, task.status),
         202 if created else 200,
         {"Location": f"/tasks/{task.id}"},
     )
@@ -41,9 +46,7 @@ async def list_tasks(request: Request) -> Response:
         status=query.status, action=query.action, limit=query.limit, before_seq=query.before_seq
     )
     next_cursor = str(tasks[-1].seq) if len(tasks) == query.limit else None
-    return json_response(
-        {"tasks": [task_json(t) for t in tasks], "count": len(tasks), "next_cursor": next_cursor}
-    )
+    return json_response(TaskPage([task_out(t) for t in tasks], len(tasks), next_cursor))
 
 
 async def get_task(request: Request) -> Response:
@@ -51,30 +54,28 @@ async def get_task(request: Request) -> Response:
     task = await _queue(request).get(request.path_params["task_id"])
     if task is None:
         raise TaskNotFound("task not found")
-    return json_response(task_json(task))
+    return json_response(task_out(task))
 
 
 async def cancel_task(request: Request) -> Response:
     """POST /tasks/{id}/cancel: 200 once a queued task is cancelled; 202 while a running
     one is being stopped; 409 for a finished task."""
     task = await _queue(request).cancel(request.path_params["task_id"])
-    return json_response(task_json(task), 200 if task.status.is_terminal else 202)
+    return json_response(task_out(task), 200 if task.status.is_terminal else 202)
 
 
 async def retry_task(request: Request) -> Response:
     """POST /tasks/{id}/retry: queue a failed or cancelled task again (202)."""
     task = await _queue(request).retry(request.path_params["task_id"])
-    return json_response(
-        {"id": task.id, "status": task.status.value}, 202, {"Location": f"/tasks/{task.id}"}
-    )
+    return json_response(Accepted(task.id, task.status), 202, {"Location": f"/tasks/{task.id}"})
 
 
 async def healthz(_: Request) -> Response:
     """Liveness: the process answers."""
-    return json_response({"status": "ok"})
+    return json_response(Health("ok"))
 
 
 async def readyz(request: Request) -> Response:
     """Readiness: the store answers (503 otherwise, through the error mapping)."""
     await _queue(request).ping()
-    return json_response({"status": "ready"})
+    return json_response(Health("ready"))

@@ -1,8 +1,12 @@
-"""What crosses the wire: reading a submission, writing a task, reading list filters."""
+"""Reading requests into the core's types and writing the core's tasks as wire types.
+
+Every conversion here is total: a body or query the client got wrong is a 4xx naming what
+is wrong, and every task the store holds can be written back out.
+"""
 
 from __future__ import annotations
 
-import math
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,70 +15,118 @@ import msgspec
 
 from taskq import codec
 from taskq.api.errors import BadRequest
-from taskq.errors import InvalidTask
-from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task
-
-SUBMISSION_FIELDS = (
-    "action",
-    "data",
-    "queue",
-    "priority",
-    "max_attempts",
-    "timeout",
-    "delay",
-    "run_at",
+from taskq.api.wire import (
+    DEFAULT_LIMIT,
+    MAX_DELAY_S,
+    MAX_DEPTH,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_LIMIT,
+    AttemptErrorOut,
+    Submission,
+    TaskOut,
 )
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+from taskq.errors import InvalidTask
+from taskq.task import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_ACTION_LENGTH,
+    MAX_QUEUE_LENGTH,
+    MAX_TIME,
+    MAX_TIMEOUT_S,
+    MIN_TIME,
+    NewTask,
+    Status,
+    Task,
+)
 
-_decoder = msgspec.json.Decoder()
+_submission = msgspec.json.Decoder(Submission)
+_any = msgspec.json.Decoder()
+
+_RUN_AT = "run_at must be an ISO 8601 timestamp or epoch seconds"
+# What to say of a field msgspec refused: of the wrong type, below its minimum, above its
+# maximum. msgspec's own words name JSON paths and types; these name what a user fixes.
+_FIELD_ERRORS: dict[str, tuple[str, str, str]] = {
+    "action": (
+        "action must be a string",
+        "action must be a non-empty string",
+        f"action must be at most {MAX_ACTION_LENGTH} characters",
+    ),
+    "data": ("data must be a JSON object",) * 3,
+    "queue": (
+        "queue must be a string",
+        *(f"queue must be 1 to {MAX_QUEUE_LENGTH} characters",) * 2,
+    ),
+    "priority": (
+        "priority must be an integer",
+        *(f"priority must be between {INT32_MIN} and {INT32_MAX}",) * 2,
+    ),
+    "max_attempts": (
+        "max_attempts must be an integer",
+        "max_attempts must be at least 1",
+        f"max_attempts must be at most {INT32_MAX}",
+    ),
+    "timeout": (
+        "timeout must be a number of seconds",
+        "timeout must be a positive number of seconds",
+        f"timeout must be at most {MAX_TIMEOUT_S:.0f} seconds",
+    ),
+    "delay": (
+        "delay must be a number of seconds",
+        "delay must not be negative",
+        f"delay must be at most {MAX_DELAY_S:.0f} seconds",
+    ),
+    "run_at": (_RUN_AT,) * 3,
+}
+_AT_FIELD = re.compile(r" - at `\$\.(\w+)")
+_UNKNOWN = re.compile(r"unknown field `(.*)`")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _refused(exc: msgspec.ValidationError) -> Exception:
+    """The 4xx for a body msgspec refused, in the API's words."""
+    text = str(exc)
+    if "missing required field `action`" in text:
+        return BadRequest("action required", field="action")
+    if unknown := _UNKNOWN.search(text):
+        name = unknown.group(1)
+        return InvalidTask(f"unknown field: {name}", field=name)
+    found = _AT_FIELD.search(text)
+    if found is None:  # the body itself is of the wrong type
+        return BadRequest("the body must be a JSON object")
+    name = found.group(1)
+    if name == "action" and "got `null`" in text:
+        return BadRequest("action required", field="action")
+    wrong_type, too_low, too_high = _FIELD_ERRORS.get(name, (f"{name} is not valid",) * 3)
+    if "got `" in text:
+        return InvalidTask(wrong_type, field=name)
+    low = any(bound in text for bound in (">=", "> ", "length >="))
+    return InvalidTask(too_low if low else too_high, field=name)
 
 
-def _optional_int(body: dict[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidTask(f"{name} must be an integer", field=name)
-    return value
+def depth(value: Any) -> int:
+    """How deep a decoded JSON value nests (a scalar is 0), without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
-def _optional_number(body: dict[str, Any], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not _is_number(value):
-        raise InvalidTask(f"{name} must be a number of seconds", field=name)
-    return float(value)
-
-
-def _run_at(body: dict[str, Any]) -> float | None:
-    delay, run_at = _optional_number(body, "delay"), body.get("run_at")
-    if delay is not None and run_at is not None:
-        raise InvalidTask("give delay or run_at, not both", field="run_at")
-    if delay is not None:
-        if delay < 0:
-            raise InvalidTask("delay must not be negative", field="delay")
-        return time.time() + delay
-    if run_at is None:
-        return None
-    if _is_number(run_at):
-        return float(run_at)
-    if isinstance(run_at, str):
-        try:
-            moment = datetime.fromisoformat(run_at)
-        except ValueError:
-            pass
-        else:
-            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    raise InvalidTask("run_at must be an ISO 8601 timestamp or epoch seconds", field="run_at")
-
-
-MAX_IDEMPOTENCY_KEY = 200
+def decode_json(raw: bytes) -> Any:
+    """A JSON body as Python values; 400 for text that is not JSON, not UTF-8, or nested
+    deeper than MAX_DEPTH."""
+    try:
+        body = _any.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise BadRequest("invalid JSON") from None
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    # counting brackets is C-fast; only a body with many of them is walked
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and depth(body) > MAX_DEPTH:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return body
 
 
 def parse_submission(raw: bytes, *, idempotency_key: str | None = None) -> NewTask:
@@ -88,70 +140,86 @@ def parse_submission(raw: bytes, *, idempotency_key: str | None = None) -> NewTa
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
             field="Idempotency-Key",
         )
-    try:
-        body = _decoder.decode(raw)
-    except msgspec.DecodeError:
-        raise BadRequest("invalid JSON") from None
+    body = decode_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - set(SUBMISSION_FIELDS))
-    if unknown:
-        raise InvalidTask(f"unknown field: {unknown[0]}", field=unknown[0])
-    action = body.get("action")
-    if action is None:
-        raise BadRequest("action required", field="action")
-    if not isinstance(action, str):
-        raise InvalidTask("action must be a string", field="action")
-    data = body.get("data")
-    if data is not None and not isinstance(data, dict):
-        raise InvalidTask("data must be a JSON object", field="data")
-    queue = body.get("queue", DEFAULT_QUEUE)
-    if not isinstance(queue, str):
-        raise InvalidTask("queue must be a string", field="queue")
+    try:
+        submission = msgspec.convert(body, Submission)
+    except msgspec.ValidationError as exc:
+        raise _refused(exc) from None
     return NewTask(
-        action=action,
-        data=data or {},
-        queue=queue,
-        priority=_optional_int(body, "priority") or 0,
-        max_attempts=_optional_int(body, "max_attempts"),
-        timeout_s=_optional_number(body, "timeout"),
-        run_at=_run_at(body),
+        action=submission.action,
+        data=submission.data or {},
+        queue=submission.queue,
+        priority=submission.priority,
+        max_attempts=submission.max_attempts,
+        timeout_s=submission.timeout,
+        run_at=_run_at(submission),
         idempotency_key=idempotency_key,
         fingerprint=None if idempotency_key is None else codec.fingerprint(body),
     )
 
 
+def _run_at(submission: Submission) -> float | None:
+    delay, run_at = submission.delay, submission.run_at
+    if delay is not None and run_at is not None:
+        raise InvalidTask("give delay or run_at, not both", field="run_at")
+    if delay is not None:
+        return time.time() + delay
+    if run_at is None:
+        return None
+    moment = run_at if isinstance(run_at, float) else _epoch(run_at)
+    if not MIN_TIME <= moment <= MAX_TIME:
+        raise InvalidTask("run_at must fall between 1970 and the end of 9999", field="run_at")
+    return moment
+
+
+def _epoch(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):  # not a date; or year 1 with an offset
+        raise InvalidTask(_RUN_AT, field="run_at") from None
+
+
+_EARLIEST, _LATEST = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"
+
+
 def iso(timestamp: float | None) -> str | None:
-    """An epoch time as ISO 8601 UTC (``…Z``), microsecond precision."""
+    """An epoch time as ISO 8601 UTC (``…Z``), microsecond precision.
+
+    Total: a time outside what a date can show (stored by an older taskq, or written to
+    the table by hand) is shown clamped to the first or last moment a date can hold.
+    """
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):
+        return _EARLIEST if timestamp < 0 else _LATEST
 
 
-def task_json(task: Task) -> dict[str, Any]:
+def task_out(task: Task) -> TaskOut:
     """A task as the API shows it; field names match the database columns."""
-    return {
-        "id": task.id,
-        "action": task.action,
-        "payload": task.payload,
-        "status": task.status.value,
-        "result": task.result,
-        "error": task.error,
-        "errors": [
-            {"attempt": e.attempt, "error": e.error, "at": iso(e.at), "traceback": e.traceback}
-            for e in task.errors
-        ],
-        "attempts": task.attempts,
-        "max_attempts": task.max_attempts,
-        "queue": task.queue,
-        "priority": task.priority,
-        "timeout": task.timeout_s,
-        "run_at": iso(task.run_at),
-        "created_at": iso(task.created_at),
-        "started_at": iso(task.started_at),
-        "processed_at": iso(task.processed_at),
-        "cancel_requested": task.cancel_requested,
-    }
+    return TaskOut(
+        id=task.id,
+        action=task.action,
+        payload=task.payload,
+        status=task.status,
+        result=task.result,
+        error=task.error,
+        errors=[AttemptErrorOut(e.attempt, e.error, iso(e.at), e.traceback) for e in task.errors],
+        attempts=task.attempts,
+        max_attempts=task.max_attempts,
+        queue=task.queue,
+        priority=task.priority,
+        timeout=task.timeout_s,
+        run_at=iso(task.run_at),
+        created_at=iso(task.created_at),
+        started_at=iso(task.started_at),
+        processed_at=iso(task.processed_at),
+        cancel_requested=task.cancel_requested,
+    )
 
 
 class ListQuery(msgspec.Struct, frozen=True):
@@ -159,6 +227,9 @@ class ListQuery(msgspec.Struct, frozen=True):
     action: str | None
     limit: int
     before_seq: int | None
+
+
+MAX_CURSOR = 2**63 - 1  # a store's sequence is a signed 64-bit integer
 
 
 def parse_list_query(params: Any) -> ListQuery:
@@ -178,16 +249,20 @@ def parse_list_query(params: Any) -> ListQuery:
     before_seq = None
     if cursor:
         before_seq = _query_int(params, "cursor", 0)
-        if before_seq < 1:
+        if not 1 <= before_seq <= MAX_CURSOR:
             raise BadRequest("cursor is not valid", field="cursor")
     return ListQuery(status, params.get("action") or None, limit, before_seq)
 
 
+_DIGITS = re.compile(r"-?[0-9]{1,20}")
+
+
 def _query_int(params: Any, name: str, default: int) -> int:
+    """An integer parameter in plain ASCII digits: ``int()`` alone would also take ``5_0``,
+    Arabic-Indic digits or spaces."""
     text = params.get(name)
     if text is None or text == "":
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer", field=name) from None
+    if not _DIGITS.fullmatch(text):
+        raise BadRequest(f"{name} must be an integer", field=name)
+    return int(text)

@@ -1,0 +1,115 @@
+"""What crosses the wire, declared once: the request and answer types of the HTTP API.
+
+The OpenAPI document is generated from these types (``api/openapi.py``), and submissions
+are decoded by them, so the document cannot drift from what the service accepts and
+answers. Field names match the store's columns and the README.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from taskq.task import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_ACTION_LENGTH,
+    MAX_QUEUE_LENGTH,
+    MAX_TIMEOUT_S,
+    Status,
+)
+
+# How deep a body's JSON may nest. Deeper documents are refused before anything else
+# reads them: decoding, encoding and each store's JSON functions recurse.
+MAX_DEPTH = 64
+MAX_DELAY_S = 100 * 365 * 86_400.0
+MAX_IDEMPOTENCY_KEY = 200
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+Seconds = Annotated[float, Meta(description="seconds")]
+Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+
+
+class Submission(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /tasks``: a task to run."""
+
+    action: Annotated[str, Meta(min_length=1, max_length=MAX_ACTION_LENGTH)]
+    data: dict[str, Any] | None = None
+    queue: Annotated[str, Meta(min_length=1, max_length=MAX_QUEUE_LENGTH)] = "default"
+    priority: Annotated[int, Meta(ge=INT32_MIN, le=INT32_MAX, description="higher first")] = 0
+    max_attempts: Annotated[int, Meta(ge=1, le=INT32_MAX)] | None = None
+    timeout: (
+        Annotated[float, Meta(gt=0, le=MAX_TIMEOUT_S, description="seconds per attempt")] | None
+    ) = None
+    delay: Annotated[float, Meta(ge=0, le=MAX_DELAY_S, description="seconds")] | None = None
+    run_at: (
+        Annotated[
+            str | float,
+            Meta(description="ISO 8601 (no offset: UTC) or epoch seconds, 1970 to 9999"),
+        ]
+        | None
+    ) = None
+
+
+class Accepted(msgspec.Struct):
+    """The answer to a submission or a retry: the task's id and status."""
+
+    id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+    status: Status
+
+
+class AttemptErrorOut(msgspec.Struct):
+    """One failed attempt."""
+
+    attempt: int
+    error: str
+    at: Timestamp | None
+    traceback: str | None
+
+
+class TaskOut(msgspec.Struct):
+    """One task as stored: what was submitted, where it is, what came of it."""
+
+    id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+    action: str
+    payload: Annotated[dict[str, Any], Meta(description="the submitted `data`")]
+    status: Status
+    result: Annotated[Any, Meta(description="the action's JSON result once completed")]
+    error: Annotated[str | None, Meta(description="the last attempt's error")]
+    errors: list[AttemptErrorOut]
+    attempts: int
+    max_attempts: int | None
+    queue: str
+    priority: int
+    timeout: Seconds | None
+    run_at: Timestamp | None
+    created_at: Timestamp | None
+    started_at: Timestamp | None
+    processed_at: Timestamp | None
+    cancel_requested: bool
+
+
+class TaskPage(msgspec.Struct):
+    """One page of ``GET /tasks``, newest first."""
+
+    tasks: list[TaskOut]
+    count: int
+    next_cursor: Annotated[
+        str | None, Meta(description="pass as `cursor` for the next page; null on the last")
+    ]
+
+
+class Error(msgspec.Struct, omit_defaults=True):
+    """Every error answer; ``field`` names the field at fault, when one is."""
+
+    error: str
+    field: str | None = None
+
+
+class Health(msgspec.Struct):
+    """``/healthz`` and ``/readyz``."""
+
+    status: str
