@@ -142,10 +142,20 @@ def _settings(config_file: str | None, **flags: Any) -> Settings:
     return settings
 
 
+def _announce(what: str, settings: Settings) -> None:
+    """Say what starts, on which store: the first thing an operator looks for in a log."""
+    from taskq.drivers import display_url, is_postgres_url
+
+    kind = "PostgreSQL" if is_postgres_url(settings.database) else "SQLite"
+    log.info("taskq %s %s on %s %s", __version__, what, kind, display_url(settings.database))
+
+
 def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        # pydantic prefixes a validator's own message with its kind
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return f"{'.'.join(str(p) for p in err['loc'])}: {message}"
     return str(exc)
 
 
@@ -234,6 +244,7 @@ async def _work(settings: Settings) -> None:
 
     async with Queue.from_settings(settings) as queue:
         consumer = Worker.from_settings(queue, settings)
+        _announce("worker", settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, consumer.stop)
@@ -254,6 +265,7 @@ def _serve(settings: Settings, sock: socket.socket, *, run_worker: bool) -> None
 
     if run_worker:  # fail on a bad --actions module before the app starts
         Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
+    _announce("API and worker" if run_worker else "API", settings)
     serve(create_app(settings, run_worker=run_worker), settings, sock)
 
 

@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from taskq.drivers import check_url
+
 DEFAULT_CONFIG_FILE = "taskq.toml"
 
 
@@ -61,6 +63,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("database")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        return check_url(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,39 @@ def test_database_error_does_not_print_the_database_password(procs: Processes) -
     done = procs.run("migrate", "--database", database)
     line = assert_one_line_failure(done)
     assert "pw-s3cret" not in line, f"the password is in the error: {line}"
+
+
+@pytest.mark.parametrize("command", ["migrate", "run", "api", "worker"])
+@pytest.mark.parametrize("url", ["mysql://u:s3cret@x/y", "redis://x", "sqlite://relative.db"])
+def test_an_unsupported_database_url_is_refused_alike_by_every_command(
+    procs: Processes, tmp_path: Path, command: str, url: str
+) -> None:
+    done = procs.run(command, "--database", url, *service_args(command), cwd=tmp_path)
+    line = assert_one_line_failure(done)
+    assert done.returncode == 1
+    assert "unsupported database URL" in line, line
+    assert "s3cret" not in line
+    assert list(tmp_path.iterdir()) == [], "nothing created"
+
+
+@pytest.mark.parametrize("command", ["migrate", "run"])
+def test_a_password_in_the_urls_query_is_never_shown(
+    procs: Processes, tmp_path: Path, command: str
+) -> None:
+    url = f"postgresql://taskq@127.0.0.1:{free_port()}/q?password=s3cret&sslmode=disable"
+    done = procs.run(command, "--database", url, *service_args(command), cwd=tmp_path)
+    line = assert_one_line_failure(done)
+    assert "s3cret" not in done.stderr + done.stdout
+    assert "password=***" in line, line
+
+
+def test_python_dash_m_taskq_is_the_taskq_command(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "taskq", "migrate", "--database", str(tmp_path / "t.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "migrated" in done.stdout

@@ -21,6 +21,7 @@ def test_run_in_a_fresh_directory_serves_the_seed_walkthrough(
     service = procs.start("run")  # no --database: the default ./data/tasks.db
     service.wait_ready()
     assert (tmp_path / "data" / "tasks.db").is_file(), "the default database was not created"
+    assert "API and worker on SQLite ./data/tasks.db" in service.log(), "the log names its store"
 
     with httpx.Client(base_url=service.url, timeout=5) as http:
         response = http.post(

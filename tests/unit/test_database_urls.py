@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskq.drivers import display_url, sqlite_path
+from taskq.drivers import check_url, display_url, sqlite_path
 
 
 @pytest.mark.parametrize(
@@ -16,6 +16,12 @@ from taskq.drivers import display_url, sqlite_path
             "postgresql://taskq:***@db/q?sslmode=require",
         ),
         ("postgresql://taskq@db/q", "postgresql://taskq@db/q"),
+        (
+            "postgresql://taskq@db/q?password=s3cret&sslmode=require",
+            "postgresql://taskq@db/q?password=***&sslmode=require",
+        ),
+        ("postgresql://t:a@db/q?sslpassword=s3cret", "postgresql://t:***@db/q?sslpassword=***"),
+        ("mysql://u:s3cret@db/q", "mysql://u:***@db/q"),
         ("./data/tasks.db", "./data/tasks.db"),
     ],
 )
@@ -33,3 +39,11 @@ def test_a_database_url_is_shown_without_its_password(url: str, shown: str) -> N
 )
 def test_sqlite_paths_and_urls(url: str, path: str) -> None:
     assert sqlite_path(url) == path
+
+
+@pytest.mark.parametrize("url", ["mysql://x/y", "redis://h", "sqlite://rel.db", "http://x", ""])
+def test_an_unsupported_url_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match=r"unsupported database URL|no database"):
+        check_url(url)
+    with pytest.raises(ValueError, match=r"unsupported database URL|no database"):
+        sqlite_path(url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from taskq.drivers.base import Driver
@@ -13,24 +13,51 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://"))
 
 
+# query parameters of a libpq URL that hold a secret
+SECRET_PARAMS = frozenset({"password", "sslpassword"})
+
+
 def display_url(url: str) -> str:
-    """The database URL as it may be shown in a message or a log: without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The database URL as it may be shown in a message or a log: without its passwords
+    (``user:password@`` and ``?password=``)."""
+    if "://" not in url:
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # not even a URL: show its scheme alone
+        return url.split("://", 1)[0] + "://***"
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="*"
+        )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def check_url(url: str) -> str:
+    """``url`` if taskq has a driver for it; else ValueError saying which URLs work."""
+    if not url:
+        raise ValueError("no database given")
+    if is_postgres_url(url) or url.startswith("sqlite:///") or "://" not in url:
+        return url
+    raise ValueError(
+        f"unsupported database URL {display_url(url)}:"
+        " use a file path, sqlite:///path or postgresql://"
+    )
 
 
 def sqlite_path(url: str) -> str:
     """The file path of a SQLite database given as a path or a ``sqlite:///`` URL."""
+    check_url(url)
+    if is_postgres_url(url):
+        raise ValueError(f"{display_url(url)} is not a SQLite database")
     if url.startswith("sqlite:///"):
         return url.removeprefix("sqlite:///") or ":memory:"
-    if url.startswith("sqlite://"):
-        raise ValueError(
-            f"unsupported SQLite URL {url!r}: use sqlite:///relative or sqlite:////abs"
-        )
     return url
 
 
@@ -46,10 +73,7 @@ def for_url(
         from taskq.drivers.postgres import PostgresDriver
 
         return PostgresDriver(url, max_size=pg_pool_size)
-    if "://" in url and not url.startswith("sqlite:"):
-        raise ValueError(
-            f"unsupported database URL {url!r}: use a file path, sqlite:/// or postgresql://"
-        )
+    check_url(url)
     from taskq.drivers.sqlite import SqliteDriver
 
     return SqliteDriver(
