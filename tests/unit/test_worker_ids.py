@@ -1,4 +1,4 @@
-"""Telling a dead local worker from a live or remote one, and the retry backoff."""
+"""Telling a dead local worker from a live or remote one."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ import socket
 import subprocess
 import sys
 
-from taskq.worker import (
-    LOCAL_KEY,
-    PROCESS_TOKEN,
-    backoff_s,
-    is_dead_local_worker,
-    new_worker_id,
-)
+from taskq.worker.identity import LOCAL_KEY, PROCESS_TOKEN, is_dead_local_worker, new_worker_id
 
 
 def test_this_process_is_alive() -> None:
@@ -39,13 +33,6 @@ def test_an_exited_process_is_dead() -> None:
 def test_other_hosts_and_garbage_are_left_to_the_lease() -> None:
     assert not is_dead_local_worker("some-other-host/1/abcd1234/1")
     assert not is_dead_local_worker("not a worker id")
-
-
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (20, 300.0)]:
-        delays = [backoff_s(attempt) for _ in range(50)]
-        assert all(ceiling / 2 <= d <= ceiling for d in delays)
-        assert len(set(delays)) > 1, "jittered"
 
 
 def test_same_hostname_in_another_pid_namespace_is_not_local() -> None:
