@@ -5,13 +5,21 @@ The public API: ``action`` marks a handler; ``Fail`` and ``Retry`` steer a faili
 ``Queue`` submits and reads tasks; ``Worker`` runs them.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# What a handler module needs is light (the standard library only) and imported now.
 from taskq.actions import Actions, Fail, Retry, action, is_cancelled
-from taskq.migrations import migrate
-from taskq.queue import Queue
-from taskq.task import NewTask, Status, Task
-from taskq.worker import Worker
+
+if TYPE_CHECKING:
+    from taskq.migrations import migrate
+    from taskq.queue import Queue
+    from taskq.task import NewTask, Status, Task
+    from taskq.worker import Worker
+
+__version__ = "0.1.0"
 
 __all__ = [
     "Actions",
@@ -27,3 +35,28 @@ __all__ = [
     "is_cancelled",
     "migrate",
 ]
+
+# The rest pulls in the database drivers, yoyo, pydantic and croniter: imported on first
+# use, so that `import taskq` in a handler module (often in a process that never touches
+# the store) costs none of them.
+_LAZY = {
+    "migrate": "taskq.migrations",
+    "Queue": "taskq.queue",
+    "NewTask": "taskq.task",
+    "Status": "taskq.task",
+    "Task": "taskq.task",
+    "Worker": "taskq.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'taskq' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -25,8 +25,6 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any, TypeVar
 
-from croniter import croniter
-
 Handler = Callable[[dict[str, Any]], Any]
 F = TypeVar("F", bound=Handler)
 
@@ -98,8 +96,13 @@ def action(
         raise ValueError("max_attempts must be at least 1")
     if timeout is not None and timeout <= 0:
         raise ValueError("timeout must be a positive number of seconds")
-    if cron is not None and not croniter.is_valid(cron):
-        raise ValueError(f"invalid cron expression {cron!r}")
+    if cron is not None:
+        # imported only where a schedule is checked: every handler module imports this
+        # one, and most never name a schedule
+        from croniter import croniter
+
+        if not croniter.is_valid(cron):
+            raise ValueError(f"invalid cron expression {cron!r}")
 
     def mark(fn: F) -> F:
         found = Action(
@@ -189,6 +192,8 @@ class Actions:
 
     def with_schedules(self, schedules: dict[str, str]) -> Actions:
         """These actions, with cron schedules from settings (action name → expression)."""
+        from croniter import croniter  # see action()
+
         updated = dict(self._by_name)
         for name, cron in schedules.items():
             if not croniter.is_valid(cron):

@@ -15,116 +15,119 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args, get_origin
 
 import click
 from pydantic import ValidationError
 
 from taskq import __version__, migrations
-from taskq.actions import ActionsError
-from taskq.config import Settings, load_settings
+from taskq.actions import Actions, ActionsError
+from taskq.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from taskq.errors import TaskqError
 from taskq.logs import configure_logging
+
+if TYPE_CHECKING:
+    from taskq.api.app import Alongside
 
 log = logging.getLogger("taskq")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _database_option(fn: F) -> F:
-    return click.option(
-        "--database", help="SQLite file path or postgresql:// URL  [default: ./data/tasks.db]"
-    )(fn)
+# The flags of each group, in help order. A flag's type, help and shown default are read
+# from its Settings field, where each default is written once.
+COMMON_FLAGS = (
+    "database",
+    "log_level",
+    "log_format",
+    "pg_pool_size",
+    "sqlite_synchronous",
+    "sqlite_worker_sync_ms",
+)
+HTTP_FLAGS = (
+    "host",
+    "port",
+    "max_body_bytes",
+    "max_header_bytes",
+    "header_timeout_s",
+    "body_timeout_s",
+)
+WORKER_FLAGS = (
+    "concurrency",
+    "prefetch",
+    "demo_delay_ms",
+    "actions",
+    "queues",
+    "max_attempts",
+    "lease_s",
+    "grace_s",
+    "cancel_grace_s",
+    "retention_days",
+    "poll_interval_s",
+)
+REPEATABLE = frozenset({"actions"})  # other list settings take one comma-separated value
+
+
+def shown_default(name: str) -> str | None:
+    """Settings field ``name``'s default as help shows it (sizes in KiB/MiB); None if empty."""
+    value = Settings.model_fields[name].get_default(call_default_factory=True)
+    if value in ([], {}):
+        return None
+    if name.endswith("_bytes") and isinstance(value, int):
+        for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if value >= size and value % size == 0:
+                return f"{value // size} {unit}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _flag(name: str) -> Callable[[F], F]:
+    """The option for Settings field ``name``.
+
+    Its default is None (or no values): load_settings then leaves the field to env, TOML
+    and the Settings default, which the help text shows.
+    """
+    field = Settings.model_fields[name]
+    help_text = field.description or ""
+    if name in REPEATABLE:
+        help_text += " (repeatable)"
+    shown = shown_default(name)
+    if shown is not None:
+        help_text += f"  [default: {shown}]"
+    flag = "--" + name.replace("_", "-")
+    if name in REPEATABLE:
+        return click.option(flag, multiple=True, help=help_text)
+    return click.option(flag, type=_click_type(field.annotation), help=help_text)
+
+
+def _click_type(annotation: Any) -> click.Choice[Any] | type[Any]:
+    if get_origin(annotation) is Literal:
+        return click.Choice(get_args(annotation))
+    if annotation in (int, float):
+        return cast("type[Any]", annotation)
+    return str  # str, and a list given as one comma-separated value
+
+
+def _flags(*names: str) -> Callable[[F], F]:
+    def add(fn: F) -> F:
+        for name in reversed(names):
+            fn = _flag(name)(fn)
+        return fn
+
+    return add
 
 
 def _common_options(fn: F) -> F:
-    options = [
-        click.option("--config", "config_file", help="TOML settings file  [default: ./taskq.toml]"),
-        _database_option,
-        click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"])),
-        click.option("--log-format", type=click.Choice(["text", "json"])),
-        click.option(
-            "--pg-pool-size",
-            type=int,
-            help="PostgreSQL connections per process, plus one listening  [default: 10]",
-        ),
-        click.option(
-            "--sqlite-synchronous",
-            type=click.Choice(["FULL", "NORMAL"]),
-            help="SQLite fsync level  [default: FULL]",
-        ),
-        click.option(
-            "--sqlite-worker-sync-ms",
-            type=int,
-            help="with FULL, fsync worker bookkeeping within this long, not per commit;"
-            " accepted tasks are always fsynced before the reply; 0 = per commit  [default: 20]",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    fn = _flags(*COMMON_FLAGS)(fn)
+    return click.option(
+        "--config",
+        "config_file",
+        help=f"TOML settings file  [default: ./{DEFAULT_CONFIG_FILE}]",
+    )(fn)
 
 
-def _http_options(fn: F) -> F:
-    options = [
-        click.option("--host", help="address to listen on  [default: 127.0.0.1]"),
-        click.option("--port", type=int, help="port to listen on  [default: 8080]"),
-        click.option("--max-body-bytes", type=int, help="largest request body  [default: 1 MiB]"),
-        click.option(
-            "--max-header-bytes",
-            type=int,
-            help="largest request line and headers; more is answered 431  [default: 64 KiB]",
-        ),
-        click.option(
-            "--header-timeout-s",
-            type=float,
-            help="time a client gets to send the request line and headers  [default: 10]",
-        ),
-        click.option(
-            "--body-timeout-s",
-            type=float,
-            help="time a client gets to send a whole request body  [default: 30]",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _worker_options(fn: F) -> F:
-    options = [
-        click.option("--concurrency", type=int, help="tasks run at once  [default: 2]"),
-        click.option("--prefetch", type=int, help="tasks claimed ahead  [default: 5]"),
-        click.option(
-            "--demo-delay-ms", type=int, help="simulated work of demo actions  [default: 100]"
-        ),
-        click.option(
-            "--actions", multiple=True, help="module of @taskq.action handlers (repeatable)"
-        ),
-        click.option("--queues", help="comma-separated queues to consume  [default: all]"),
-        click.option("--max-attempts", type=int, help="attempts before a task fails  [default: 3]"),
-        click.option("--lease-s", type=float, help="lease on a running task  [default: 30]"),
-        click.option(
-            "--grace-s", type=float, help="shutdown grace for running tasks  [default: 30]"
-        ),
-        click.option(
-            "--cancel-grace-s",
-            type=float,
-            help="time a cancelled or timed-out sync handler gets to return  [default: 5]",
-        ),
-        click.option(
-            "--retention-days",
-            type=float,
-            help="prune finished tasks older than this; 0 keeps them  [default: 7]",
-        ),
-        click.option(
-            "--poll-interval-s",
-            type=float,
-            help="check for work from other processes  [default: 1]",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+_http_options = _flags(*HTTP_FLAGS)
+_worker_options = _flags(*WORKER_FLAGS)
 
 
 def _fail(message: str) -> None:
@@ -198,12 +201,18 @@ def migrate(config_file: str | None, **flags: Any) -> None:
 @_guard
 def run(config_file: str | None, **flags: Any) -> None:
     """Migrate, then serve the API and run a worker in this process."""
+    from taskq.service import with_worker
+
     settings = _settings(config_file, **flags)
     sock = _bind(settings)  # first: a busy port must leave everything as it was
     applied = migrations.migrate(settings.database)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
-    _serve(settings, sock, run_worker=True)
+    # fail on a bad --actions module before the app starts
+    Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
+    worker = with_worker(settings)
+    _serve("API and worker", settings, sock, alongside=worker)
+    worker.exit_if_stuck()  # the server has stopped and closed the queue
 
 
 @main.command()
@@ -215,7 +224,7 @@ def api(config_file: str | None, **flags: Any) -> None:
     settings = _settings(config_file, **flags)
     sock = _bind(settings)
     migrations.check(settings.database)
-    _serve(settings, sock, run_worker=False)
+    _serve("API", settings, sock)
 
 
 @main.command()
@@ -258,15 +267,14 @@ def _bind(settings: Settings) -> socket.socket:
     return bind(settings.host, settings.port)
 
 
-def _serve(settings: Settings, sock: socket.socket, *, run_worker: bool) -> None:
-    from taskq.actions import Actions
+def _serve(
+    what: str, settings: Settings, sock: socket.socket, *, alongside: Alongside | None = None
+) -> None:
     from taskq.api import create_app
     from taskq.api.server import serve
 
-    if run_worker:  # fail on a bad --actions module before the app starts
-        Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
-    _announce("API and worker" if run_worker else "API", settings)
-    serve(create_app(settings, run_worker=run_worker), settings, sock)
+    _announce(what, settings)
+    serve(create_app(settings, alongside=alongside), settings, sock)
 
 
 if __name__ == "__main__":

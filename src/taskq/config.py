@@ -31,30 +31,63 @@ class Settings(BaseSettings):
         env_prefix="TASKQ_", extra="forbid", frozen=True, toml_file=DEFAULT_CONFIG_FILE
     )
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    database: str = "./data/tasks.db"
-    concurrency: int = Field(2, ge=1, le=10_000)
-    prefetch: int = Field(5, ge=0, le=100_000)
-    demo_delay_ms: int = Field(100, ge=0)
-    actions: Annotated[list[str], NoDecode] = []
-    queues: Annotated[list[str], NoDecode] = []
-    max_body_bytes: int = Field(1024 * 1024, ge=1)
-    max_header_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
-    header_timeout_s: float = Field(10.0, gt=0)
-    body_timeout_s: float = Field(30.0, gt=0)
-    max_attempts: int = Field(3, ge=1)
-    lease_s: float = Field(30.0, gt=0)
-    grace_s: float = Field(30.0, ge=0)
-    cancel_grace_s: float = Field(5.0, ge=0)
-    retention_days: float = Field(7.0, ge=0)
-    cron: dict[str, str] = {}
-    poll_interval_s: float = Field(1.0, gt=0)
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    sqlite_worker_sync_ms: int = Field(20, ge=0, le=60_000)
-    pg_pool_size: int = Field(10, ge=1, le=1000)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["text", "json"] = "text"
+    # Each default and description is written here once: the CLI generates its flags and
+    # their help from these fields (taskq.cli), so the two cannot disagree.
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8080, ge=0, le=65535, description="port to listen on")
+    database: str = Field("./data/tasks.db", description="SQLite file path or postgresql:// URL")
+    concurrency: int = Field(2, ge=1, le=10_000, description="tasks run at once")
+    prefetch: int = Field(5, ge=0, le=100_000, description="tasks claimed ahead")
+    demo_delay_ms: int = Field(100, ge=0, description="simulated work of demo actions")
+    actions: Annotated[list[str], NoDecode] = Field(
+        [], description="modules of @taskq.action handlers"
+    )
+    queues: Annotated[list[str], NoDecode] = Field(
+        [], description="comma-separated queues to consume; all when none are given"
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1, description="largest request body")
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest request line and headers; more is answered 431",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="time a client gets to send the request line and headers"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="time a client gets to send a whole request body"
+    )
+    max_attempts: int = Field(3, ge=1, description="attempts before a task fails")
+    lease_s: float = Field(30.0, gt=0, description="lease on a running task")
+    grace_s: float = Field(30.0, ge=0, description="shutdown grace for running tasks")
+    cancel_grace_s: float = Field(
+        5.0, ge=0, description="time a cancelled or timed-out sync handler gets to return"
+    )
+    retention_days: float = Field(
+        7.0, ge=0, description="prune finished tasks older than this; 0 keeps them"
+    )
+    cron: dict[str, str] = Field(
+        {}, description="schedules by action name: the service enqueues each on its cron"
+    )
+    poll_interval_s: float = Field(1.0, gt=0, description="check for work from other processes")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite fsync level")
+    sqlite_worker_sync_ms: int = Field(
+        20,
+        ge=0,
+        le=60_000,
+        description="with FULL, fsync worker bookkeeping within this long, not per commit;"
+        " accepted tasks are always fsynced before the reply; 0 = per commit",
+    )
+    pg_pool_size: int = Field(
+        10, ge=1, le=1000, description="PostgreSQL connections per process, plus one listening"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="least severe log records written"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="log lines as text, or one JSON object a line"
+    )
 
     @field_validator("actions", "queues", mode="before")
     @classmethod

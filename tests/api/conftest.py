@@ -12,6 +12,7 @@ from tests.api.conformance import Conformance
 
 from taskq.api import create_app
 from taskq.config import Settings
+from taskq.service import with_worker
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -22,7 +23,8 @@ def make_client(database_url: str) -> ClientFactory:
     async def make(
         *, run_worker: bool = False, **settings: Any
     ) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(Settings(database=database_url, **settings), run_worker=run_worker)
+        config = Settings(database=database_url, **settings)
+        app = create_app(config, alongside=with_worker(config) if run_worker else None)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             conformance = Conformance(app.state.openapi)

@@ -1,15 +1,14 @@
 """The app factory: routes, error mapping, and the lifespan that opens the queue.
 
-With ``run_worker`` the same process also consumes tasks (``taskq run``); the API then
-wakes the in-process worker the moment a task commits.
+The app serves HTTP only. A caller that wants more in the same process (``taskq run``
+adds a worker) passes it as ``alongside``: it runs inside the lifespan, on the same queue.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import swagger_ui_bundle
 from starlette.applications import Starlette
@@ -22,12 +21,16 @@ from taskq.api.errors import HANDLERS
 from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
 from taskq.queue import Queue
-from taskq.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
+Alongside = Callable[[Queue], contextlib.AbstractAsyncContextManager[None]]
+"""Something run for the app's lifetime with its open queue (entered after the queue opens,
+exited before it closes)."""
+
+
+def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Starlette:
     """The taskq HTTP app on ``settings.database``; its lifespan opens and closes the store."""
 
     @contextlib.asynccontextmanager
@@ -35,17 +38,14 @@ def create_app(settings: Settings, *, run_worker: bool = False) -> Starlette:
         queue = Queue.from_settings(settings)
         await queue.open()
         app.state.queue = queue
-        worker = Worker.from_settings(queue, settings) if run_worker else None
-        consuming = asyncio.create_task(worker.run()) if worker else None
+        beside: contextlib.AbstractAsyncContextManager[None] = (
+            alongside(queue) if alongside else contextlib.nullcontext()
+        )
         try:
-            yield
+            async with beside:
+                yield
         finally:
-            if worker and consuming:
-                worker.stop()
-                await consuming
             await queue.close()
-            if worker:
-                worker.exit_if_stuck()
 
     app = Starlette(
         routes=[
