@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -9,7 +11,7 @@ from taskq.api.body import read_body
 from taskq.api.responses import json_response
 from taskq.api.schema import parse_list_query, parse_submission, task_out
 from taskq.api.wire import Accepted, Health, TaskPage
-from taskq.errors import TaskNotFound
+from taskq.errors import StoreUnavailable, TaskNotFound
 from taskq.queue import Queue
 
 
@@ -75,7 +77,22 @@ async def healthz(_: Request) -> Response:
     return json_response(Health("ok"))
 
 
+# Under the 1 s a Kubernetes probe waits by default: the probe hears our 503 and its
+# reason is logged, rather than the probe giving up on its own.
+READY_TIMEOUT_S = 0.8
+
+
 async def readyz(request: Request) -> Response:
-    """Readiness: the store answers (503 otherwise, through the error mapping)."""
-    await _queue(request).ping()
+    """Readiness: the store answers within READY_TIMEOUT_S (503 otherwise, through the
+    error mapping)."""
+    ping = asyncio.create_task(_queue(request).ping())
+    try:
+        await asyncio.wait([ping], timeout=READY_TIMEOUT_S)
+    finally:
+        # Cancelled, not awaited: a ping stuck on a silent server cleans up for seconds
+        # (psycopg cancels the query on the server first), which asyncio.timeout would await.
+        ping.cancel()
+    if not ping.done():
+        raise StoreUnavailable(f"the store did not answer within {READY_TIMEOUT_S} s")
+    ping.result()
     return json_response(Health("ready"))

@@ -36,7 +36,7 @@ from psycopg.adapt import AdaptersMap, Loader
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 from psycopg.types.string import TextLoader
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from taskq import codec
 from taskq.drivers.rows import COLUMNS, row_to_task
@@ -226,6 +226,10 @@ LISTEN_DEFAULTS = {
     "keepalives_count": "3",
 }
 LISTEN_RETRY_MAX_S = 10.0
+# How long an operation waits for a pooled connection while the server is known to be
+# unreachable: long enough for a connection the pool is re-making, short enough that a
+# readiness probe (Kubernetes waits 1 s) and an HTTP client hear "unavailable" at once.
+DOWN_ACQUIRE_TIMEOUT_S = 0.5
 
 
 class _RawJSON(Loader):
@@ -277,6 +281,13 @@ def _conninfo(url: str, defaults: dict[str, str]) -> str:
     return make_conninfo(url, **{k: v for k, v in defaults.items() if k not in given})
 
 
+def _could_connect(pool: AsyncConnectionPool[AsyncConnection[TupleRow]]) -> bool:
+    """Whether the pool had room for another connection: if it still timed out, it failed
+    to make one (the server is unreachable). A pool timing out at ``max_size`` is busy."""
+    stats = pool.get_stats()
+    return stats["pool_size"] < stats["pool_max"]
+
+
 def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, Any]:
     return {
         "id": task_id,
@@ -312,7 +323,8 @@ class PostgresDriver:
 
     ``min_size``/``max_size`` bound the connection pool (plus one listening connection
     per driver); ``acquire_timeout_s`` is how long an operation waits for a pooled
-    connection before it gives up with StoreUnavailable. ``check_connections`` tests each
+    connection before it gives up with StoreUnavailable (only ``DOWN_ACQUIRE_TIMEOUT_S``
+    while the server is known to be unreachable). ``check_connections`` tests each
     connection as it leaves the pool (one more round trip) so a server restart costs no
     failed operations.
     """
@@ -345,6 +357,8 @@ class PostgresDriver:
         self._new_work = asyncio.Event()
         self._pending: list[_Publish] = []
         self._flusher: asyncio.Task[None] | None = None
+        # when an operation last found the server unreachable; None once one gets through
+        self._unreachable_since: float | None = None
 
     # lifecycle
 
@@ -380,6 +394,7 @@ class PostgresDriver:
                 f"cannot open a connection pool to PostgreSQL at {self._where}: {_one_line(exc)}"
             ) from exc
         self._pool = pool
+        self._unreachable_since = None
         self._listener = asyncio.create_task(self._keep_listening(listen_conn))
 
     async def close(self) -> None:
@@ -397,14 +412,42 @@ class PostgresDriver:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection[TupleRow]]:
-        """A pooled connection (autocommit); any psycopg error becomes StoreUnavailable."""
-        if self._pool is None:
+        """A pooled connection (autocommit); any psycopg error becomes StoreUnavailable.
+
+        While the server is known to be unreachable, wait for a connection only briefly:
+        the pool keeps trying to reconnect on its own, and waiting for it the whole
+        ``acquire_timeout_s`` would only make every caller hear the same answer later.
+        """
+        pool = self._pool
+        if pool is None:
             raise StoreUnavailable("the PostgreSQL driver is not open")
+        timeout_s = self.acquire_timeout_s
+        if self._unreachable_since is not None:
+            timeout_s = min(timeout_s, DOWN_ACQUIRE_TIMEOUT_S)
+        conn: AsyncConnection[TupleRow] | None = None
         try:
-            async with self._pool.connection() as conn:
+            async with pool.connection(timeout_s) as conn:
                 yield conn
         except psycopg.Error as exc:
+            if conn is not None:  # the server answered, unless the connection broke
+                self._note_reachable(not conn.broken)
+            elif isinstance(exc, PoolTimeout) and _could_connect(pool):
+                self._note_reachable(False)
             raise StoreUnavailable(f"PostgreSQL at {self._where}: {_one_line(exc)}") from exc
+        self._note_reachable(True)
+
+    def _note_reachable(self, reachable: bool) -> None:
+        """Remember whether the server answered the last operation (see _connection)."""
+        if reachable and self._unreachable_since is not None:
+            down_s = time.monotonic() - self._unreachable_since
+            self._unreachable_since = None
+            log.info("PostgreSQL at %s answers again (after %.1f s)", self._where, down_s)
+        elif not reachable and self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            log.warning(
+                "PostgreSQL at %s is unreachable: operations fail fast until it answers",
+                self._where,
+            )
 
     async def _fetchone(self, query: str, args: Sequence[Any]) -> tuple[Any, ...] | None:
         async with self._connection() as conn:

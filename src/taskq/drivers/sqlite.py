@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from taskq import codec
 from taskq.drivers.rows import COLUMNS, row_to_task
@@ -154,6 +154,9 @@ GET = f"SELECT {COLUMNS} FROM tasks WHERE id = ?"
 COUNTS = "SELECT status, count(*) FROM tasks GROUP BY status"
 
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
+# Below this much free space on the database's file system the store is not ready: the
+# WAL grows with every commit, and a write that cannot get its pages fails.
+MIN_FREE_BYTES = 1024 * 1024
 
 
 @functools.lru_cache(maxsize=64)
@@ -235,6 +238,27 @@ def _complete_many(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> lis
 
 def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
+
+
+def _free_bytes(path: str) -> int:
+    """Bytes still free for writes on the file system holding the file ``path``."""
+    fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    # root may write into the blocks the file system reserves; others may not
+    blocks = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
+    return blocks * fs.f_frsize
+
+
+def _is_disk_error(error: Exception) -> bool:
+    """Whether SQLite failed for want of disk: full (SQLITE_FULL), or an I/O error."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+
+
+class DiskRefusal(NamedTuple):
+    """A write transaction the disk refused: SQLite's message, and the bytes then free."""
+
+    error: str
+    free_bytes: int
 
 
 LOCK_TIMEOUT_S = 10.0
@@ -339,6 +363,8 @@ def _apply(
             try:
                 outcomes.append(op(conn))
             except Exception as exc:
+                if _is_disk_error(exc):  # not this op's fault; SQLite may have rolled back all
+                    raise
                 if isolate:
                     conn.execute("ROLLBACK TO op")
                 outcomes.append(_Failed(exc))
@@ -413,6 +439,9 @@ class GroupCommit:
     Every commit runs at the connection's ``synchronous`` level, except with FULL and
     ``lazy_sync_s``: then a transaction made only of writes passed ``durable=False`` runs at
     NORMAL, and the WAL file (``wal_path``) is fsynced at most ``lazy_sync_s`` later.
+
+    ``disk_refusal`` is set while the last transaction failed for want of disk (so reads
+    may work while writes do not); the next one to commit clears it.
     """
 
     def __init__(
@@ -436,6 +465,7 @@ class GroupCommit:
         self._synchronous: Synchronous | None = synchronous  # the connection's; None: unknown
         self._sync_timer: asyncio.TimerHandle | None = None
         self._syncing: asyncio.Future[None] | None = None
+        self.disk_refusal: DiskRefusal | None = None
 
     async def write(self, op: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """Run ``op`` inside the next transaction; return once that transaction committed
@@ -498,16 +528,28 @@ class GroupCommit:
                             self._thread, _apply, self._conn, ops, change
                         )
                     self._synchronous = mode
+                    self.disk_refusal = None
                 except Exception as exc:  # the transaction itself failed: so did every op
                     log.warning("write transaction failed: %s", exc)
                     outcomes = [_Failed(exc)] * len(batch)
                     self._synchronous = None  # unknown: set it again next time
+                    if _is_disk_error(exc):
+                        self.disk_refusal = self._refusal(exc)
                 if mode != self._level:  # this commit deferred its fsync
                     self._sync_soon(loop)
                 for (_, resolve), outcome in zip(batch, outcomes, strict=True):
                     resolve(outcome)
         finally:
             self._flusher = None
+
+    def _refusal(self, error: Exception) -> DiskRefusal:
+        free = 0
+        if self._wal_path is not None:
+            try:
+                free = _free_bytes(self._wal_path)
+            except OSError as exc:
+                log.warning("cannot read the free disk space: %s", exc)
+        return DiskRefusal(str(error), free)
 
     def _apply_here(
         self, ops: list[Callable[[sqlite3.Connection], Any]], change: Synchronous | None
@@ -547,15 +589,25 @@ class GroupCommit:
 
 
 class SqliteDriver:
-    """Tasks in one SQLite file (see the module docstring for durability)."""
+    """Tasks in one SQLite file (see the module docstring for durability).
+
+    ``ping`` fails, as for an unreadable store, while the file system holds less than
+    ``min_free_bytes`` or the last write failed for want of disk: ready means writable.
+    """
 
     def __init__(
-        self, path: str, *, synchronous: Synchronous = "FULL", worker_sync_ms: int = 20
+        self,
+        path: str,
+        *,
+        synchronous: Synchronous = "FULL",
+        worker_sync_ms: int = 20,
+        min_free_bytes: int = MIN_FREE_BYTES,
     ) -> None:
         self.path = path
         self.url = path
         self.synchronous: Synchronous = synchronous
         self.worker_sync_ms = worker_sync_ms
+        self.min_free_bytes = min_free_bytes
         self._writer: GroupCommit | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
@@ -742,7 +794,31 @@ class SqliteDriver:
         return {s: found.get(s, 0) for s in Status}
 
     async def ping(self) -> None:
-        await self._read(lambda c: c.execute("SELECT 1 FROM tasks LIMIT 0").fetchall())
+        on_disk = self.path != ":memory:"
+
+        def check(conn: sqlite3.Connection) -> int | None:
+            conn.execute("SELECT 1 FROM tasks LIMIT 0").fetchall()
+            return _free_bytes(self.path) if on_disk else None  # off the loop: NFS may hang
+
+        try:
+            free = await self._read(check)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read the free space for {self.path}: {exc}") from exc
+        if free is None:
+            return
+        if free < self.min_free_bytes:
+            raise StoreUnavailable(
+                f"disk full: {free} bytes free on the file system of {self.path},"
+                f" under the {self.min_free_bytes} it needs"
+            )
+        refusal = self._writer.disk_refusal if self._writer is not None else None
+        # How much the refused write needed is unknown: the disk counts as back once more
+        # than the margin we keep has been freed since.
+        if refusal is not None and free <= refusal.free_bytes + self.min_free_bytes:
+            raise StoreUnavailable(
+                f"the disk refused the last write to {self.path} ({refusal.error})"
+                " and not enough space was freed since"
+            )
 
     # workers
 

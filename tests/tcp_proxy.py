@@ -1,0 +1,88 @@
+"""A TCP forwarder a test can cut, silence and restore: the database server becomes
+unreachable for one driver (and comes back) while it keeps running for everyone else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit, urlunsplit
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to ``target_host``:``target_port`` while started."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target_host = target_host
+        self.target_port = target_port
+        self.port = 0  # chosen by the first start, kept by the next ones
+        self.is_silent = False
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def to(cls, url: str) -> TcpProxy:
+        """A proxy to the server of a ``postgresql://`` URL."""
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5432)
+
+    def url(self, url: str) -> str:
+        """``url`` with its host and port replaced by this proxy's."""
+        parts = urlsplit(url)
+        user, _, _ = parts.netloc.rpartition("@")
+        host = f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+
+    async def start(self) -> None:
+        self.is_silent = False
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Refuse new connections and close every open one, both ways, as a server
+        going away would."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in self._writers:
+            writer.close()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    def silence(self) -> None:
+        """Keep every connection open but forward nothing, as over a dead network link."""
+        self.is_silent = True
+
+    async def _forward(
+        self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(client_w)
+        try:
+            server_r, server_w = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            client_w.close()
+        else:
+            self._writers.add(server_w)
+            await asyncio.gather(
+                self._pipe(client_r, server_w),
+                self._pipe(server_r, client_w),
+                return_exceptions=True,
+            )
+            self._writers.discard(server_w)
+        finally:
+            self._writers.discard(client_w)
+            self._handlers.discard(task)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if not self.is_silent:
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            writer.close()  # the other direction then ends too
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
