@@ -100,13 +100,35 @@ def migrated_sqlite_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-DRIVERS = ["sqlite", "postgres"]
+@pytest.fixture
+def migrated_memory_url() -> Iterator[str]:
+    """A store of the in-memory driver of its own (no schema to migrate)."""
+    from taskq.drivers import memory
+
+    url = f"memory://test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield url
+    finally:
+        memory.forget(url)
+
+
+# Stores that keep tasks in a database, which another process can open too.
+DATABASES = ["sqlite", "postgres"]
+# Every driver: the contract, API and worker suites run on each.
+DRIVERS = [*DATABASES, "memory"]
 
 
 @pytest.fixture(params=DRIVERS)
 def database_url(request: pytest.FixtureRequest) -> str:
-    """A migrated, empty database of each driver in turn."""
+    """A migrated, empty store of each driver in turn."""
     url: str = request.getfixturevalue(f"migrated_{request.param}_url")
+    return url
+
+
+@pytest.fixture(params=DATABASES)
+def fresh_database_url(request: pytest.FixtureRequest) -> str:
+    """An empty database of each database driver in turn, not migrated."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
     return url
 
 

@@ -145,11 +145,24 @@ def _settings(config_file: str | None, **flags: Any) -> Settings:
     return settings
 
 
+def _one_process_only(settings: Settings) -> None:
+    """memory:// lives in one process: an API and a worker apart would not share it."""
+    from taskq.drivers import is_memory_url
+
+    if is_memory_url(settings.database):
+        raise TaskqError(
+            "memory:// keeps tasks inside one process: use it with `taskq run`,"
+            " or give a SQLite file or postgresql:// URL"
+        )
+
+
 def _announce(what: str, settings: Settings) -> None:
     """Say what starts, on which store: the first thing an operator looks for in a log."""
-    from taskq.drivers import display_url, is_postgres_url
+    from taskq.drivers import display_url, is_memory_url, is_postgres_url
 
     kind = "PostgreSQL" if is_postgres_url(settings.database) else "SQLite"
+    if is_memory_url(settings.database):
+        kind = "memory (nothing survives a restart)"
     log.info("taskq %s %s on %s %s", __version__, what, kind, display_url(settings.database))
 
 
@@ -222,6 +235,7 @@ def run(config_file: str | None, **flags: Any) -> None:
 def api(config_file: str | None, **flags: Any) -> None:
     """Serve the HTTP API only (workers run elsewhere)."""
     settings = _settings(config_file, **flags)
+    _one_process_only(settings)
     sock = _bind(settings)
     migrations.check(settings.database)
     _serve("API", settings, sock)
@@ -234,6 +248,7 @@ def api(config_file: str | None, **flags: Any) -> None:
 def worker(config_file: str | None, **flags: Any) -> None:
     """Run a worker only; any number may share one database."""
     settings = _settings(config_file, **flags)
+    _one_process_only(settings)
     migrations.check(settings.database)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_work(settings))

@@ -21,22 +21,22 @@ from taskq.errors import InvalidTask, TaskConflict, TaskNotFound
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
 
 
-def _check_storable(data: dict[str, Any]) -> None:
-    """Refuse ``data`` that some store could not keep, the same way for every store."""
+def _storable(task: NewTask) -> NewTask:
+    """The task, validated, with its data encoded (once) and, when it carries an
+    idempotency key, a digest of what was asked (unless the caller, the API, gave one).
+    Data some store could not keep is refused the same way for every store."""
+    validate(task)
     try:
-        text = codec.encode(data)
+        text = codec.encode(task.data)
     except codec.NotJSON as exc:
         raise InvalidTask(f"data is {exc}", field="data") from None
     if codec.holds_nul(text):  # PostgreSQL's JSON cannot hold it
         raise InvalidTask("data must not contain NUL characters (\\u0000)", field="data")
-
-
-def _with_fingerprint(task: NewTask) -> NewTask:
-    """The task with a digest of what was asked, unless the caller (the API) gave one."""
-    if task.fingerprint is not None:
-        return task
-    asked = [task.action, task.data, task.queue, task.priority, task.max_attempts, task.timeout_s]
-    return msgspec.structs.replace(task, fingerprint=codec.fingerprint(asked))
+    fingerprint = task.fingerprint
+    if task.idempotency_key and fingerprint is None:
+        asked = [task.action, task.data, task.queue, task.priority, task.max_attempts]
+        fingerprint = codec.fingerprint([*asked, task.timeout_s])
+    return msgspec.structs.replace(task, data_json=text, fingerprint=fingerprint)
 
 
 class Queue:
@@ -126,14 +126,11 @@ class Queue:
 
     async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Submit tasks in one commit: all are stored, or none."""
-        for new in tasks:
-            validate(new)
-            _check_storable(new.data)
-        if not tasks:
+        ready = [_storable(t) for t in tasks]
+        if not ready:
             return []
-        keyed = [_with_fingerprint(t) if t.idempotency_key else t for t in tasks]
-        stored = await self.driver.publish(keyed, now=time.time())
-        for new, task in zip(keyed, stored, strict=True):
+        stored = await self.driver.enqueue(ready, now=time.time())
+        for new, task in zip(ready, stored, strict=True):
             if task.id != new.id and task.fingerprint != new.fingerprint:
                 raise TaskConflict(
                     f"idempotency key {new.idempotency_key!r} was used for a different task"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -59,7 +61,7 @@ def new_task_id() -> str:
 class NewTask(msgspec.Struct, frozen=True, kw_only=True):
     """A task to enqueue. ``max_attempts``/``timeout_s`` of None mean "the worker's default".
 
-    With an ``idempotency_key``, at most one task is ever stored per key: publishing the key
+    With an ``idempotency_key``, at most one task is ever stored per key: enqueueing the key
     again returns the stored task, whose ``fingerprint`` tells whether it was the same request.
     """
 
@@ -73,6 +75,9 @@ class NewTask(msgspec.Struct, frozen=True, kw_only=True):
     id: str = msgspec.field(default_factory=new_task_id)
     idempotency_key: str | None = None
     fingerprint: str | None = None
+    # ``data`` as JSON text, once Queue has checked it can be stored: a payload is encoded
+    # once per submission, and the drivers store this text (None: they encode ``data``)
+    data_json: str | None = None
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -102,6 +107,32 @@ class Task(msgspec.Struct, kw_only=True):
     idempotency_key: str | None = None
     fingerprint: str | None = None
     seq: int = 0
+
+
+def claim_order(task: Task) -> tuple[int, float, int]:
+    """The order in which ready tasks are claimed: higher priority first, then the earliest
+    due, then FIFO (the store's insertion order)."""
+    return (-task.priority, task.run_at, task.seq)
+
+
+class Claimed(msgspec.Struct, frozen=True):
+    """What one claim took for a worker, each list in claim order.
+
+    ``started``: ``running`` already, for the worker's runners idle at the claim.
+    ``prefetched``: still ``queued`` in the store but owned by the worker (its ``worker_id``
+    and lease set), waiting in the worker for a runner; the worker starts each one later,
+    or hands it back. No other worker takes a prefetched task while its lease holds.
+    """
+
+    started: list[Task]
+    prefetched: list[Task]
+
+    def __iter__(self) -> Iterator[Task]:
+        """Every task claimed: the started ones first (they run first), then the others."""
+        return itertools.chain(self.started, self.prefetched)
+
+    def __len__(self) -> int:
+        return len(self.started) + len(self.prefetched)
 
 
 MAX_ACTION_LENGTH = 200

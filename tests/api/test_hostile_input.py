@@ -61,6 +61,11 @@ async def test_a_stored_time_out_of_range_does_not_break_reads(
 
 
 async def set_run_at(database_url: str, task_id: str, run_at: float) -> None:
+    if database_url.startswith("memory://"):
+        from taskq.drivers import memory
+
+        memory._stores[database_url].rows[task_id].task.run_at = run_at
+        return
     if database_url.startswith("postgresql"):
         import psycopg
 

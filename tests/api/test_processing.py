@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 from tests.api.conftest import ClientFactory
+from tests.support.waiting import until
 
 
 async def wait_status(
     client: httpx.AsyncClient, task_id: str, *statuses: str, timeout_s: float = 10
 ) -> Any:
     """The task once its status is one of ``statuses``; fails after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    last: list[Any] = []
+
+    async def task_if_there() -> Any:
         task = (await client.get(f"/tasks/{task_id}")).json()
-        if task["status"] in statuses:
-            return task
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"task {task_id} not {statuses} in {timeout_s}s: {task}")
+        last[:] = [task]
+        return task if task["status"] in statuses else None
+
+    return await until(
+        task_if_there,
+        timeout_s,
+        what=f"task {task_id} to be {' or '.join(statuses)}",
+        details=lambda: f"the task: {last[0] if last else None}",
+    )
 
 
 async def wait_terminal(client: httpx.AsyncClient, task_id: str, timeout_s: float = 10) -> Any:

@@ -40,8 +40,8 @@ async def opened_sqlite(
         await driver.close()
 
 
-async def publish_one(driver: SqliteDriver | PostgresDriver) -> None:
-    await driver.publish([NewTask(action="uppercase", data={"text": "x" * 200})], now=time.time())
+async def enqueue_one(driver: SqliteDriver | PostgresDriver) -> None:
+    await driver.enqueue([NewTask(action="uppercase", data={"text": "x" * 200})], now=time.time())
 
 
 async def timed(operation: Callable[[], Awaitable[None]]) -> float:
@@ -129,13 +129,13 @@ def fill(path: Path) -> None:
 
 async def test_sqlite_full_disk_is_not_ready_until_space_is_freed(tiny_disk: Path) -> None:
     async with opened_sqlite(str(tiny_disk / "tasks.db")) as driver:
-        await publish_one(driver)
+        await enqueue_one(driver)
         await driver.ping()
         filler = tiny_disk / "filler"
         fill(filler)
 
         with pytest.raises(StoreUnavailable, match="full"):
-            await publish_one(driver)
+            await enqueue_one(driver)
         with pytest.raises(StoreUnavailable, match="disk full"):
             await driver.ping()
         # without the free-space margin, the refused write alone keeps it not ready
@@ -147,7 +147,7 @@ async def test_sqlite_full_disk_is_not_ready_until_space_is_freed(tiny_disk: Pat
         await driver.ping()
         driver.min_free_bytes = MIN_FREE_BYTES
         await driver.ping()
-        await publish_one(driver)
+        await enqueue_one(driver)
         await driver.ping()
 
 
@@ -181,20 +181,20 @@ async def test_postgres_unreachable_fails_fast_then_recovers(
     proxy: TcpProxy, postgres_url: str
 ) -> None:
     async with opened_postgres(proxy.url(postgres_url)) as driver:
-        await publish_one(driver)
+        await enqueue_one(driver)
         await proxy.stop()
 
         first_s = await timed(driver.ping)  # the pooled connection breaks under it
         ping_s = await timed(driver.ping)
-        publish_s = await timed(lambda: publish_one(driver))
-        print(f"down: first failure {first_s:.2f}s, ping {ping_s:.2f}s, publish {publish_s:.2f}s")
+        enqueue_s = await timed(lambda: enqueue_one(driver))
+        print(f"down: first failure {first_s:.2f}s, ping {ping_s:.2f}s, enqueue {enqueue_s:.2f}s")
         assert ping_s < FAIL_FAST_S
-        assert publish_s < FAIL_FAST_S
+        assert enqueue_s < FAIL_FAST_S
 
         await proxy.start()
-        back_s = await until_succeeds(lambda: publish_one(driver), timeout_s=10)
+        back_s = await until_succeeds(lambda: enqueue_one(driver), timeout_s=10)
         await driver.ping()
-        print(f"back: publish succeeded {back_s:.2f}s after the restart")
+        print(f"back: enqueue succeeded {back_s:.2f}s after the restart")
 
 
 async def test_postgres_busy_pool_still_waits_the_full_acquire_timeout(

@@ -9,23 +9,16 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support.waiting import until
 
 import taskq
 from taskq.drivers.sqlite import SqliteDriver
-from taskq.drivers.wakeup import wakeup_dir
+from taskq.drivers.wakeups import wakeup_dir
 from taskq.errors import StoreUnavailable
 from taskq.task import NewTask, Status
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 5) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 async def opened(path: str, **kw: object) -> SqliteDriver:
@@ -60,10 +53,10 @@ async def test_concurrent_writes_share_commits(sqlite_url: str) -> None:
 
         driver._write_conn.set_trace_callback(count_commits)
         await asyncio.gather(
-            *(driver.publish([NewTask(action="x")], now=time.time()) for _ in range(100))
+            *(driver.enqueue([NewTask(action="x")], now=time.time()) for _ in range(100))
         )
         assert driver._write_conn.total_changes - before == 100
-        assert commits < 100, f"{commits} commits for 100 concurrent publishes"
+        assert commits < 100, f"{commits} commits for 100 concurrent enqueues"
     finally:
         await driver.close()
 
@@ -72,7 +65,7 @@ async def test_committed_tasks_are_in_the_file_for_another_connection(sqlite_url
     taskq.migrate(sqlite_url)
     driver = await opened(sqlite_url)
     try:
-        (task,) = await driver.publish([NewTask(action="x")], now=time.time())
+        (task,) = await driver.enqueue([NewTask(action="x")], now=time.time())
         other = sqlite3.connect(sqlite_url)
         assert other.execute("SELECT status FROM tasks WHERE id = ?", (task.id,)).fetchone() == (
             "queued",
@@ -82,20 +75,28 @@ async def test_committed_tasks_are_in_the_file_for_another_connection(sqlite_url
         await driver.close()
 
 
-async def test_a_publish_in_another_process_wakes_a_waiting_worker(sqlite_url: str) -> None:
+async def test_an_enqueue_in_another_process_wakes_a_waiting_worker(sqlite_url: str) -> None:
     taskq.migrate(sqlite_url)
     consumer = await opened(sqlite_url)
     try:
         waiter = asyncio.create_task(consumer.wait_for_work(30))
-        await until(lambda: consumer._listener is not None and consumer._listener.path is not None)
+        await until(
+            lambda: (
+                consumer._wakeups._listener is not None
+                and consumer._wakeups._listener.path is not None
+            ),
+            5,
+            what="the consumer to listen",
+        )
         code = (
             "import asyncio, time, sys\n"
             "from taskq.drivers.sqlite import SqliteDriver\n"
             "from taskq.task import NewTask\n"
             "async def main():\n"
             f"    d = SqliteDriver({sqlite_url!r}); await d.open()\n"
-            "    await d.publish([NewTask(action='x')], now=time.time())\n"
-            "    await asyncio.sleep(0.05); await d.close()\n"
+            "    await d.enqueue([NewTask(action='x')], now=time.time())\n"
+            "    await asyncio.sleep(0)  # one loop turn: the wake-up is sent\n"
+            "    await d.close()\n"
             "asyncio.run(main())\n"
         )
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
@@ -115,8 +116,8 @@ async def test_a_dead_listeners_socket_is_cleaned_up(sqlite_url: str) -> None:
     s.close()  # bound then closed: the file stays, nobody listens
     driver = await opened(sqlite_url)
     try:
-        await driver.publish([NewTask(action="x")], now=time.time())
-        await until(lambda: not Path(stale).exists())
+        await driver.enqueue([NewTask(action="x")], now=time.time())
+        await until(lambda: not Path(stale).exists(), 5, what="the stale socket to be removed")
     finally:
         await driver.close()
 
@@ -130,7 +131,7 @@ async def test_an_op_that_raises_fails_alone_and_never_hangs(sqlite_url: str) ->
         def broken(conn: sqlite3.Connection) -> None:
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
 
-        good = driver.publish([NewTask(action="x")], now=time.time())
+        good = driver.enqueue([NewTask(action="x")], now=time.time())
         results = await asyncio.wait_for(
             asyncio.gather(driver._writer.write(broken), good, return_exceptions=True), 5
         )
@@ -191,12 +192,12 @@ async def test_promises_are_fsynced_at_commit_bookkeeping_soon_after(
     try:
         assert driver._write_conn is not None
         levels = CommitLevels(driver._write_conn)
-        (task,) = await driver.publish([NewTask(action="x")], now=time.time())
+        (task,) = await driver.enqueue([NewTask(action="x")], now=time.time())
         await _bookkeeping(driver)
         assert levels.commits == ["FULL", "NORMAL", "NORMAL"]
         assert syncs.count == 0  # not yet: within 300 ms
-        await until(lambda: syncs.count == 1, timeout_s=3)
-        await driver.publish([NewTask(action="x")], now=time.time())
+        await until(lambda: syncs.count == 1, 3, what="the deferred fsync of the WAL")
+        await driver.enqueue([NewTask(action="x")], now=time.time())
         await driver.cancel(task.id, now=time.time())
         assert levels.commits[3:] == ["FULL", "FULL"]
     finally:
@@ -209,7 +210,7 @@ async def test_close_fsyncs_bookkeeping_not_yet_synced(
     taskq.migrate(sqlite_url)
     driver = await opened(sqlite_url, worker_sync_ms=60_000)
     syncs = WalSyncs(monkeypatch, f"{sqlite_url}-wal")
-    await driver.publish([NewTask(action="x")], now=time.time())
+    await driver.enqueue([NewTask(action="x")], now=time.time())
     await _bookkeeping(driver)
     assert syncs.count == 0
     await driver.close()
@@ -230,7 +231,7 @@ async def test_one_level_for_every_commit(
     try:
         assert driver._write_conn is not None
         levels = CommitLevels(driver._write_conn)
-        await driver.publish([NewTask(action="x")], now=time.time())
+        await driver.enqueue([NewTask(action="x")], now=time.time())
         await _bookkeeping(driver)
         assert levels.commits == [level] * 3
         await asyncio.sleep(0.1)
@@ -249,15 +250,17 @@ async def test_a_write_waiting_for_another_process_lock_leaves_the_loop_free(
     other = sqlite3.connect(sqlite_url, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
-        publish = asyncio.create_task(driver.publish([NewTask(action="x")], now=time.time()))
-        ticks = 0
+        enqueue = asyncio.create_task(driver.enqueue([NewTask(action="x")], now=time.time()))
+        # a loop blocked on the lock would run these ticks only when it gives up (10 s)
+        tick_s = []
         for _ in range(20):
+            t0 = time.monotonic()
             await asyncio.sleep(0.01)
-            ticks += 1
-        assert not publish.done(), "the write went ahead under another connection's lock"
-        assert ticks == 20
+            tick_s.append(time.monotonic() - t0)
+        assert max(tick_s) < 1, f"the loop stalled while the write waited: {max(tick_s):.2f}s"
+        assert not enqueue.done(), "the write went ahead under another connection's lock"
         other.execute("COMMIT")
-        (task,) = await asyncio.wait_for(publish, 5)
+        (task,) = await asyncio.wait_for(enqueue, 5)
         assert (await driver.counts())[Status.QUEUED] == 1
         assert task.status is Status.QUEUED
     finally:
@@ -290,7 +293,7 @@ async def test_a_failed_transaction_leaves_the_configured_level(
 ) -> None:
     """After a transaction that failed (here: the lock never came), the next commit runs at
     the level the driver was opened with, not at another."""
-    from taskq.drivers import sqlite as sqlite_driver
+    from taskq.drivers.sqlite import connection as sqlite_driver
 
     monkeypatch.setattr(sqlite_driver, "LOCK_TIMEOUT_S", 0.05)
     taskq.migrate(sqlite_url)
@@ -301,9 +304,9 @@ async def test_a_failed_transaction_leaves_the_configured_level(
         levels = CommitLevels(driver._write_conn)
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(StoreUnavailable):
-            await driver.publish([NewTask(action="x")], now=time.time())
+            await driver.enqueue([NewTask(action="x")], now=time.time())
         other.execute("COMMIT")
-        await driver.publish([NewTask(action="x")], now=time.time())
+        await driver.enqueue([NewTask(action="x")], now=time.time())
         assert levels.commits == ["NORMAL"]
     finally:
         other.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from tests.system.procs import wait_until
+from tests.support.waiting import wait_until
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 Task = dict[str, Any]

@@ -1,4 +1,4 @@
-"""Fixtures of the process-level tests: a process manager that always kills, fresh databases."""
+"""Fixtures of the process-level tests: a process manager that always kills."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import DRIVERS
+from tests.conftest import DATABASES
 from tests.system.procs import Processes
 
 
@@ -20,13 +20,6 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
         processes.kill_all()
 
 
-@pytest.fixture(params=DRIVERS)
-def fresh_database_url(request: pytest.FixtureRequest) -> str:
-    """An empty database of each driver in turn, not migrated."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return url
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -37,3 +30,11 @@ def pytest_runtest_makereport(
     if report.failed and isinstance(processes, Processes) and processes.started:
         report.sections.append((f"taskq process logs ({call.when})", processes.describe()))
     return report
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database that separate processes can share: the in-memory store
+    lives in one process, so process-level tests run on SQLite and PostgreSQL."""
+    url: str = request.getfixturevalue(f"migrated_{request.param}_url")
+    return url

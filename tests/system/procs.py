@@ -1,4 +1,4 @@
-"""Starting, signalling and always killing real ``taskq`` processes, and waiting with a deadline.
+"""Starting, signalling and always killing real ``taskq`` processes.
 
 Every process starts in its own session (its pid is its process-group id), writes stdout and
 stderr to one log file in the test's tmp dir, and is SIGKILLed by pid when the test ends.
@@ -12,15 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
-
-T = TypeVar("T")
+from tests.support.waiting import wait_until
 
 TASKQ = str(Path(sys.executable).with_name("taskq"))
 LOG_TAIL_CHARS = 4000
@@ -32,26 +28,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_until(
-    predicate: Callable[[], T | None],
-    timeout_s: float,
-    *,
-    what: str,
-    interval_s: float = 0.05,
-    details: Callable[[], str] | None = None,
-) -> T:
-    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            extra = f"\n{details()}" if details else ""
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{extra}")
-        time.sleep(interval_s)
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -8,8 +8,9 @@ from collections import Counter
 
 import httpx
 import pytest
+from tests.support.waiting import wait_until
 from tests.system import client, store
-from tests.system.procs import Processes, wait_until
+from tests.system.procs import Processes
 
 pytestmark = pytest.mark.system
 

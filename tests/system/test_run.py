@@ -147,3 +147,27 @@ def test_bad_actions_module_exits_nonzero_with_one_line_error(
     assert "Traceback" not in done.stderr, done.stderr
     assert len(lines) == 1, f"expected a one-line error, got:\n{done.stderr}"
     assert module in lines[0], lines[0]
+
+
+def test_run_on_the_memory_store_needs_no_file(procs: Processes, tmp_path: Path) -> None:
+    """The seed's in-memory store: tasks are served and run, and nothing is written."""
+    service = procs.start("run", "--database", "memory://")
+    service.wait_ready()
+    assert "on memory (nothing survives a restart)" in service.log()
+    with httpx.Client(base_url=service.url, timeout=5) as http:
+        upper = client.submit(http, "uppercase", {"text": "in memory"})
+        tasks = client.wait_terminal(http, {upper}, 15, details=procs.describe)
+    assert tasks[upper]["result"] == {"output": "IN MEMORY"}
+    service.send(signal.SIGTERM)
+    assert service.wait_exit(15) == 0, service.describe()
+    assert not (tmp_path / "data").exists(), "a memory store wrote files"
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_memory_store_is_refused_where_processes_would_not_share_it(
+    procs: Processes, command: str
+) -> None:
+    args = ["--port", str(free_port())] if command == "api" else []
+    done = procs.run(command, "--database", "memory://", *args)
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("taskq: memory:// keeps tasks inside one process")

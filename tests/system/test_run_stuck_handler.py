@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.waiting import wait_until
 from tests.system import client, store
-from tests.system.procs import Processes, wait_until
+from tests.system.procs import Processes
 
 import taskq
 

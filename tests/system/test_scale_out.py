@@ -8,8 +8,9 @@ import time
 
 import httpx
 import pytest
+from tests.support.waiting import wait_until
 from tests.system import store
-from tests.system.procs import Processes, wait_until
+from tests.system.procs import Processes
 
 N_TASKS = 10_000
 CLIENTS = 32

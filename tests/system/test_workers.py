@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.waiting import wait_until
 from tests.system import client, probe, store
-from tests.system.procs import TASKQ, Processes, TaskqProcess, wait_until
+from tests.system.procs import TASKQ, Processes, TaskqProcess
 
 import taskq
 

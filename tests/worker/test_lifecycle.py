@@ -8,28 +8,14 @@ import time
 from typing import Any
 
 import pytest
-from tests.worker.test_worker import running, until_terminal
+from tests.support.waiting import until, until_status, until_task, until_terminal, wait_until
+from tests.support.worker import actions, running
 
-from taskq.actions import Action, Actions, demo_actions, is_cancelled
+from taskq.actions import Action, demo_actions, is_cancelled
 from taskq.errors import TaskConflict
 from taskq.queue import Queue
-from taskq.task import Status, Task
-
-
-def actions(*extra: Action) -> Actions:
-    demo, fallback = demo_actions(0)
-    return Actions([*demo, *extra], fallback)
-
-
-async def until_status(queue: Queue, task_id: str, status: Status, timeout_s: float = 5) -> Task:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        task = await queue.get(task_id)
-        assert task is not None
-        if task.status is status:
-            return task
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{task_id} never reached {status}")
+from taskq.task import Status
+from taskq.worker import Worker
 
 
 async def test_cancelling_a_running_async_task_stops_it(queue: Queue) -> None:
@@ -57,13 +43,9 @@ async def test_a_sync_handler_sees_the_cancellation_flag(queue: Queue) -> None:
     saw_flag = threading.Event()
 
     def polite(data: dict[str, Any]) -> str:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if is_cancelled():
-                saw_flag.set()
-                return "stopped early"
-            time.sleep(0.005)
-        return "ran to the end"
+        wait_until(is_cancelled, 10, what="the cancellation flag", interval_s=0.005)
+        saw_flag.set()
+        return "stopped early"
 
     async with running(queue, actions(Action("polite", polite)), cancel_poll_s=0.02):
         task = await queue.enqueue("polite")
@@ -100,8 +82,7 @@ async def test_a_sync_handler_past_its_timeout_is_told_and_retried(queue: Queue)
 
     def slow(data: dict[str, Any]) -> None:
         nonlocal told
-        while not is_cancelled():
-            time.sleep(0.005)
+        wait_until(is_cancelled, 10, what="the timeout to be told", interval_s=0.005)
         told += 1
 
     acts = actions(Action("slow", slow, timeout_s=0.05))
@@ -125,9 +106,12 @@ async def test_an_actions_backoff_sets_the_retry_delay(queue: Queue) -> None:
     acts = actions(Action("flaky", flaky, backoff=lambda attempt: 60.0 * attempt))
     async with running(queue, acts, max_attempts=3):
         task = await queue.enqueue("flaky")
-        first_fail = await until_status(queue, task.id, Status.QUEUED)
-        while first_fail.attempts == 0:
-            first_fail = await until_status(queue, task.id, Status.QUEUED)
+        first_fail = await until_task(
+            queue,
+            task.id,
+            lambda t: t.status is Status.QUEUED and t.attempts > 0,
+            what="to be queued again after a failed attempt",
+        )
     assert first_fail.attempts == 1
     assert 59 < first_fail.run_at - first_fail.errors[0].at <= 60.5
 
@@ -137,10 +121,11 @@ async def test_finished_tasks_past_retention_are_pruned(queue: Queue) -> None:
         done = await until_terminal(queue, (await queue.enqueue("uppercase")).id)
     waiting = await queue.enqueue("later", run_at=time.time() + 3600)
     async with running(queue, actions(), retention_s=0.01, prune_interval_s=0.02):
-        deadline = time.monotonic() + 5
-        while await queue.get(done.id) is not None:
-            assert time.monotonic() < deadline, "never pruned"
-            await asyncio.sleep(0.02)
+
+        async def pruned() -> bool:
+            return await queue.get(done.id) is None
+
+        await until(pruned, 5, what="the finished task to be pruned")
     assert await queue.get(waiting.id) is not None, "unfinished tasks are kept"
 
 
@@ -148,10 +133,11 @@ async def test_a_schedule_enqueues_once_per_tick_across_workers(queue: Queue) ->
     every_second = Action("tick", demo_actions(0)[1].handler, cron="* * * * * *")
     acts = actions(every_second)
     async with running(queue, acts), running(queue, acts):
-        deadline = time.monotonic() + 10
-        while len(await queue.list_tasks(action="tick")) < 3:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+
+        async def three_ticks() -> bool:
+            return len(await queue.list_tasks(action="tick")) >= 3
+
+        await until(three_ticks, 10, what="3 ticks enqueued", interval_s=0.05)
     ticks = await queue.list_tasks(action="tick")
     keys = [t.idempotency_key for t in ticks]
     assert len(keys) == len(set(keys)), f"a tick was enqueued twice: {keys}"
@@ -209,8 +195,10 @@ async def test_a_prefetched_higher_priority_task_runs_before_earlier_lower_ones(
     assert order == ["blocker", "high", "low0", "low1", "low2"]
 
 
-async def until_in_hand(worker: Any, n: int, timeout_s: float = 5) -> None:
-    deadline = time.monotonic() + timeout_s
-    while worker._in_hand < n:
-        assert time.monotonic() < deadline, f"worker holds {worker._in_hand} tasks, not {n}"
-        await asyncio.sleep(0.01)
+async def until_in_hand(worker: Worker, n: int, timeout_s: float = 5) -> None:
+    await until(
+        lambda: worker._in_hand >= n,
+        timeout_s,
+        what=f"the worker to hold {n} tasks",
+        details=lambda: f"it holds {worker._in_hand}",
+    )

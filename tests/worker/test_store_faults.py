@@ -4,16 +4,17 @@ task still finishes, without restarting the worker, and none stays ``running``."
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+from tests.support.waiting import until_terminal
 
 from taskq.actions import Actions, demo_actions
 from taskq.drivers.base import Driver
 from taskq.errors import StoreUnavailable
 from taskq.queue import Queue
-from taskq.task import Status, Task
+from taskq.task import Status
 from taskq.worker import Worker
 
 
@@ -66,23 +67,6 @@ async def worker_on(driver: Any, **kw: Any) -> AsyncIterator[Worker]:
         await asyncio.wait_for(run, 10)
 
 
-async def finished(queue: Queue, task_id: str, timeout_s: float = 10) -> Task:
-    return await until(queue, task_id, lambda t: t.status.is_terminal, timeout_s)
-
-
-async def until(
-    queue: Queue, task_id: str, check: Callable[[Task], bool], timeout_s: float
-) -> Task:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        task = await queue.get(task_id)
-        assert task is not None
-        if check(task):
-            return task
-        assert time.monotonic() < deadline, f"task {task_id} still {task.status}"
-        await asyncio.sleep(0.02)
-
-
 async def submit(queue: Queue, action: str = "uppercase") -> str:
     return (await queue.enqueue(action, {"text": "hi"})).id
 
@@ -90,7 +74,7 @@ async def submit(queue: Queue, action: str = "uppercase") -> str:
 async def test_an_outcome_the_store_refused_is_recorded_once_it_answers(queue: Queue) -> None:
     flaky = FailingWrites(queue.driver, "complete", times=3)
     async with worker_on(flaky, lease_s=30):
-        task = await finished(queue, await submit(queue))
+        task = await until_terminal(queue, await submit(queue))
     assert flaky.failed == 3
     assert (task.status, task.result, task.attempts) == (Status.COMPLETED, {"output": "HI"}, 1)
 
@@ -98,7 +82,7 @@ async def test_an_outcome_the_store_refused_is_recorded_once_it_answers(queue: Q
 async def test_a_failure_the_store_refused_is_recorded_once_it_answers(queue: Queue) -> None:
     flaky = FailingWrites(queue.driver, "fail", times=2)
     async with worker_on(flaky, lease_s=30):
-        task = await finished(queue, (await queue.enqueue("sum", {"numbers": ["a"]})).id)
+        task = await until_terminal(queue, (await queue.enqueue("sum", {"numbers": ["a"]})).id)
     assert flaky.failed == 2
     assert (task.status, task.attempts) == (Status.FAILED, 1)
 
@@ -108,7 +92,7 @@ async def test_a_prefetched_task_whose_start_failed_still_runs(queue: Queue) -> 
     # one runner, busy with the first task: the others are prefetched, then started alone
     async with worker_on(flaky, concurrency=1, prefetch=4, lease_s=30):
         ids = [await submit(queue) for _ in range(4)]
-        tasks = [await finished(queue, task_id) for task_id in ids]
+        tasks = [await until_terminal(queue, task_id) for task_id in ids]
     assert flaky.failed == 2
     assert {t.status for t in tasks} == {Status.COMPLETED}
 
@@ -122,7 +106,7 @@ async def test_a_claim_whose_answer_was_lost_is_recovered_while_the_worker_runs(
     task_id = await submit(queue)
     flaky = FailingWrites(queue.driver, "claim", times=1, after=True)
     async with worker_on(flaky, lease_s=0.6, concurrency=1, prefetch=0):
-        task = await finished(queue, task_id, timeout_s=15)
+        task = await until_terminal(queue, task_id, timeout_s=15)
     assert flaky.failed == 1
     assert task.status is Status.COMPLETED
     # the lost claim started the task (an idle runner's claim starts it): that attempt

@@ -6,46 +6,17 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from tests.support.waiting import until, until_terminal
+from tests.support.worker import actions, is_waiting_for_work, running
 
-from taskq.actions import Action, Actions, Fail, Retry, demo_actions
+from taskq.actions import Action, Fail, Retry
 from taskq.errors import InvalidTask
 from taskq.queue import Queue
-from taskq.task import NewTask, Status, Task
+from taskq.task import NewTask, Status
 from taskq.worker import LOCAL_KEY, Worker
-
-
-def actions(*extra: Action) -> Actions:
-    demo, fallback = demo_actions(0)
-    return Actions([*demo, *extra], fallback)
-
-
-@asynccontextmanager
-async def running(queue: Queue, acts: Actions, **kw: Any) -> AsyncIterator[Worker]:
-    kw.setdefault("backoff_base_s", 0.01)
-    kw.setdefault("poll_interval_s", 0.05)
-    worker = Worker(queue, acts, **kw)
-    runner = asyncio.create_task(worker.run())
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        await asyncio.wait_for(runner, 10)
-
-
-async def until_terminal(queue: Queue, task_id: str, timeout_s: float = 10) -> Task:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        task = await queue.get(task_id)
-        assert task is not None
-        if task.status.is_terminal:
-            return task
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{task_id} not terminal after {timeout_s}s")
 
 
 async def test_an_exception_is_retried_then_dead_lettered(queue: Queue) -> None:
@@ -238,7 +209,7 @@ async def test_shutdown_past_the_grace_period_requeues_the_running_task(queue: Q
 
 async def test_a_new_task_wakes_an_idle_worker_without_polling(queue: Queue) -> None:
     async with running(queue, actions(), poll_interval_s=30):
-        await asyncio.sleep(0.05)  # the worker is now idle, waiting up to 30 s
+        await until(is_waiting_for_work, 5, what="the worker to be idle, waiting up to 30 s")
         task = await queue.enqueue("uppercase", {"text": "x"})
         done = await until_terminal(queue, task.id, timeout_s=5)
     assert done.status is Status.COMPLETED

@@ -39,22 +39,29 @@ def display_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def is_memory_url(url: str) -> bool:
+    """The in-memory store (``memory://`` or ``memory://name``): one process, no file."""
+    return url.startswith("memory://")
+
+
 def check_url(url: str) -> str:
     """``url`` if taskq has a driver for it; else ValueError saying which URLs work."""
     if not url:
         raise ValueError("no database given")
-    if is_postgres_url(url) or url.startswith("sqlite:///") or "://" not in url:
+    if is_postgres_url(url) or is_memory_url(url) or url.startswith("sqlite:///"):
+        return url
+    if "://" not in url:
         return url
     raise ValueError(
         f"unsupported database URL {display_url(url)}:"
-        " use a file path, sqlite:///path or postgresql://"
+        " use a file path, sqlite:///path, postgresql:// or memory://"
     )
 
 
 def sqlite_path(url: str) -> str:
     """The file path of a SQLite database given as a path or a ``sqlite:///`` URL."""
     check_url(url)
-    if is_postgres_url(url):
+    if is_postgres_url(url) or is_memory_url(url):
         raise ValueError(f"{display_url(url)} is not a SQLite database")
     if url.startswith("sqlite:///"):
         return url.removeprefix("sqlite:///") or ":memory:"
@@ -73,6 +80,10 @@ def for_url(
         from taskq.drivers.postgres import PostgresDriver
 
         return PostgresDriver(url, max_size=pg_pool_size)
+    if is_memory_url(url):
+        from taskq.drivers.memory import MemoryDriver
+
+        return MemoryDriver(url)
     check_url(url)
     from taskq.drivers.sqlite import SqliteDriver
 

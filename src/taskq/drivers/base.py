@@ -4,8 +4,9 @@ A driver stores tasks and moves them through their lifecycle. Each verb is one a
 step; the worker and the API compose them. Every write that returns has been committed:
 a driver never acknowledges what a crash could still lose.
 
-Ownership: a worker ``claim``s tasks under its ``worker_id`` with a lease. Claimed tasks
-stay ``queued`` (prefetched) until ``start`` marks them ``running``. ``complete``,
+Ownership: a worker ``claim``s tasks under its ``worker_id`` with a lease, in one write:
+those its idle runners take are started at once (``running``), the others are
+*prefetched* (still ``queued``, but owned) until ``start`` marks them ``running``. ``complete``,
 ``retry_later`` and ``fail`` only apply while the caller still owns the task: a worker
 whose lease was lost (and whose task another worker took over) cannot overwrite the new
 owner's outcome. ``recover`` returns tasks whose lease has expired to the queue.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from taskq.task import AttemptError, NewTask, Status, Task
+from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 
 class Driver(Protocol):
@@ -31,7 +32,7 @@ class Driver(Protocol):
         """Release connections; pending writes are committed first."""
 
     # producers
-    async def publish(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
+    async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
         """Insert tasks as ``queued``, in one commit, and wake idle workers.
 
         A task whose ``idempotency_key`` is already stored is not inserted: the stored task
@@ -83,13 +84,10 @@ class Driver(Protocol):
         lease_s: float,
         now: float,
         start: int = 0,
-    ) -> list[Task]:
-        """Take up to ``n`` ready tasks (highest priority first, FIFO within one).
-
-        The first ``start`` of them are started in the same commit (``running``, attempt
-        counted, as ``start`` would), for runners that are idle now; the rest stay
-        ``queued`` and owned (prefetched). Returned in claim order.
-        """
+    ) -> Claimed:
+        """Take up to ``n`` ready tasks (highest priority first, FIFO within one), in one
+        statement: the first ``start`` of them are started (``running``, attempt counted),
+        for runners that are idle now; the rest are prefetched (``queued`` and owned)."""
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float

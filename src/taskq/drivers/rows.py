@@ -1,20 +1,24 @@
-"""The task row as every driver selects it: one column order, one way back to a Task."""
+"""What every driver does alike with task rows: one column order, one way back to a Task,
+one way to build the Task an enqueue stored, counts, claims and list filters."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from taskq import codec
-from taskq.task import Status, Task
+from taskq.task import Claimed, NewTask, Status, Task, claim_order
 
 COLUMNS = (
     "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
     " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
     " idempotency_key, fingerprint"
 )
+# the message a task's attempt records when lease rescue takes it from a lost worker
+LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
 
-def row_to_task(row: tuple[Any, ...]) -> Task:
+def row_to_task(row: Sequence[Any]) -> Task:
     """A Task from a row selected as COLUMNS (JSON columns as text or bytes)."""
     return Task(
         seq=row[0],
@@ -38,3 +42,59 @@ def row_to_task(row: tuple[Any, ...]) -> Task:
         idempotency_key=row[18],
         fingerprint=row[19],
     )
+
+
+def enqueued(new: NewTask, *, seq: int, now: float) -> Task:
+    """The Task an enqueue stored for ``new`` (as ``queued``), without reading it back."""
+    return Task(
+        seq=seq,
+        id=new.id,
+        action=new.action,
+        payload=new.data,
+        status=Status.QUEUED,
+        queue=new.queue,
+        priority=new.priority,
+        max_attempts=new.max_attempts,
+        timeout_s=new.timeout_s,
+        run_at=now if new.run_at is None else new.run_at,
+        created_at=now,
+        idempotency_key=new.idempotency_key,
+        fingerprint=new.fingerprint,
+    )
+
+
+def claimed(rows: Iterable[Sequence[Any]]) -> Claimed:
+    """A claim's returned rows, split into started and prefetched tasks, each in claim
+    order (RETURNING promises no order)."""
+    tasks = sorted(map(row_to_task, rows), key=claim_order)
+    return Claimed(
+        started=[t for t in tasks if t.status is Status.RUNNING],
+        prefetched=[t for t in tasks if t.status is not Status.RUNNING],
+    )
+
+
+def counts(rows: Iterable[Sequence[Any]]) -> dict[Status, int]:
+    """``status, count`` rows as a count for every status (0 where none)."""
+    found = {Status(status): n for status, n in rows}
+    return {s: found.get(s, 0) for s in Status}
+
+
+def list_filters(
+    fragments: Mapping[str, str],
+    *,
+    status: Status | None,
+    action: str | None,
+    before_seq: int | None,
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause of a task listing, from a dialect's fragments (one per filter,
+    named ``filter_<name>``), and its parameters."""
+    given: dict[str, Any] = {
+        "status": None if status is None else status.value,
+        "action": action,
+        "before": before_seq,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return "", {}
+    clause = " AND ".join(fragments[f"filter_{name}"].strip() for name in given)
+    return f"WHERE {clause}", given

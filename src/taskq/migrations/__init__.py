@@ -17,7 +17,7 @@ from typing import Any
 
 from yoyo import get_backend, read_migrations
 
-from taskq.drivers import display_url, is_postgres_url, sqlite_path
+from taskq.drivers import display_url, is_memory_url, is_postgres_url, sqlite_path
 from taskq.drivers.sqlite import use_wal
 from taskq.errors import SchemaMismatch, StoreUnavailable
 
@@ -97,7 +97,10 @@ def _status(backend: Any, database: str) -> tuple[Any, set[str]]:
 
 
 def migrate(database: str) -> list[str]:
-    """Apply pending migrations; return the ids applied (none when up to date)."""
+    """Apply pending migrations; return the ids applied (none when up to date, and for the
+    in-memory store, which has no schema)."""
+    if is_memory_url(database):
+        return []
     with _backend(database) as backend:
         try:
             with _exclusive(database, backend):
@@ -122,6 +125,8 @@ def migrate(database: str) -> list[str]:
 
 def check(database: str) -> None:
     """Raise SchemaMismatch unless the schema is exactly the one this taskq expects."""
+    if is_memory_url(database):
+        return
     if not is_postgres_url(database) and not Path(sqlite_path(database)).exists():
         raise SchemaMismatch(f"{database} does not exist: run `taskq migrate` first")
     with _backend(database) as backend:

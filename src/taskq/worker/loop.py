@@ -178,7 +178,7 @@ class Worker:
             # runners waiting on an empty buffer: their tasks are started in the claim itself
             idle = self.concurrency - self._executing - self._buffer.qsize()
             try:
-                tasks = await self.driver.claim(
+                claimed = await self.driver.claim(
                     self.id,
                     room,
                     queues=self.queues,
@@ -190,6 +190,7 @@ class Worker:
                 log.warning("claim failed, retrying: %s", exc)
                 await self._sleep_unless_stopped(self.poll_interval_s)
                 continue
+            tasks = [*claimed.started, *claimed.prefetched]
             for task in tasks:
                 self._in_hand += 1
                 self._held.add(task.id)

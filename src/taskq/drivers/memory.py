@@ -1,0 +1,374 @@
+"""The seed's in-memory store, as a driver: tasks in this process's memory only.
+
+``--database memory://`` runs ``taskq run`` with no file at all: the API and its worker
+share one store, and nothing survives a restart. It also proves the driver shape: it passes
+the same contract suite as SQLite and PostgreSQL (what needs a second process aside).
+Drivers opened on the same URL in one process share one store (``memory://name`` keeps
+stores apart).
+
+Every verb runs to completion without awaiting in between, so each is atomic on the event
+loop, as a transaction is in a database. Stored values are kept as JSON text and decoded
+on each read, so a caller never holds the store's own objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from taskq import codec
+from taskq.drivers import rows
+from taskq.drivers.rows import LEASE_LOST
+from taskq.drivers.wakeups import wait_for
+from taskq.errors import StoreUnavailable
+from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, claim_order
+
+SCHEME = "memory://"
+
+
+@dataclass
+class _Row:
+    """One stored task: the Task's fields (JSON ones as text) and who holds it."""
+
+    task: Task
+    payload_json: str
+    result_json: str | None = None
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+
+    def read(self) -> Task:
+        return msgspec.structs.replace(
+            self.task,
+            payload=codec.decode(self.payload_json),
+            result=None if self.result_json is None else codec.decode(self.result_json),
+            errors=list(self.task.errors),
+        )
+
+    def let_go(self) -> None:
+        self.worker_id = self.lease_expires_at = None
+
+
+@dataclass
+class _Store:
+    """The tasks of one ``memory://`` URL."""
+
+    rows: dict[str, _Row] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
+    seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    woken: set[asyncio.Event] = field(default_factory=set)
+
+    def wake(self) -> None:
+        for event in self.woken:
+            event.set()
+
+
+_stores: dict[str, _Store] = {}
+
+
+def forget(url: str) -> None:
+    """Drop the store of ``url`` (its tasks are gone; drivers open on it keep theirs)."""
+    _stores.pop(url, None)
+
+
+class MemoryDriver:
+    """Tasks in this process's memory (see the module docstring)."""
+
+    def __init__(self, url: str = SCHEME) -> None:
+        self.url = url
+        self._opened: _Store | None = None
+        self._new_work = asyncio.Event()
+
+    async def open(self) -> None:
+        self._opened = _stores.setdefault(self.url, _Store())
+        self._opened.woken.add(self._new_work)
+
+    async def close(self) -> None:
+        if self._opened is not None:
+            self._opened.woken.discard(self._new_work)
+            self._opened = None
+
+    @property
+    def _store(self) -> _Store:
+        if self._opened is None:
+            raise StoreUnavailable("the memory driver is not open")
+        return self._opened
+
+    def _row(self, task_id: str) -> _Row | None:
+        return self._store.rows.get(task_id)
+
+    def _owned(self, task_id: str, worker_id: str, status: Status) -> _Row | None:
+        row = self._row(task_id)
+        if row is None or row.worker_id != worker_id or row.task.status is not status:
+            return None
+        return row
+
+    # producers
+
+    async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
+        store, stored = self._store, []
+        for new in tasks:
+            if new.idempotency_key is not None and new.idempotency_key in store.by_key:
+                stored.append(store.rows[store.by_key[new.idempotency_key]].read())
+                continue
+            task = rows.enqueued(new, seq=next(store.seqs), now=now)
+            payload = codec.encode(new.data) if new.data_json is None else new.data_json
+            store.rows[new.id] = row = _Row(task, payload)
+            if new.idempotency_key is not None:
+                store.by_key[new.idempotency_key] = new.id
+            stored.append(row.read())
+        if any(t.run_at <= now for t in stored):
+            store.wake()
+        return stored
+
+    async def cancel(self, task_id: str, *, now: float) -> Task | None:
+        row = self._row(task_id)
+        if row is None:
+            return None
+        if row.task.status is Status.QUEUED:
+            row.task.status, row.task.error, row.task.processed_at = (
+                Status.CANCELLED,
+                "cancelled",
+                now,
+            )
+            row.let_go()
+        elif row.task.status is Status.RUNNING:
+            row.task.cancel_requested = True
+        return row.read()
+
+    async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
+        row = self._row(task_id)
+        if row is None:
+            return False, None
+        if row.task.status not in (Status.FAILED, Status.CANCELLED):
+            return False, row.read()
+        row.task = msgspec.structs.replace(
+            row.task,
+            status=Status.QUEUED,
+            attempts=0,
+            run_at=now,
+            started_at=None,
+            processed_at=None,
+            cancel_requested=False,
+        )
+        row.result_json = None
+        row.let_go()
+        self._store.wake()
+        return True, row.read()
+
+    async def prune(self, *, before: float, limit: int) -> int:
+        old = [
+            row
+            for row in self._store.rows.values()
+            if row.task.status in TERMINAL and (row.task.processed_at or 0) < before
+        ][:limit]
+        for row in old:
+            del self._store.rows[row.task.id]
+            if row.task.idempotency_key is not None:
+                self._store.by_key.pop(row.task.idempotency_key, None)
+        return len(old)
+
+    # readers
+
+    async def get(self, task_id: str) -> Task | None:
+        row = self._row(task_id)
+        return None if row is None else row.read()
+
+    async def list_tasks(
+        self,
+        *,
+        status: Status | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[Task]:
+        found = [
+            row
+            for row in self._store.rows.values()
+            if (status is None or row.task.status is status)
+            and (action is None or row.task.action == action)
+            and (before_seq is None or row.task.seq < before_seq)
+        ]
+        found.sort(key=lambda row: row.task.seq, reverse=True)
+        return [row.read() for row in found[:limit]]
+
+    async def counts(self) -> dict[Status, int]:
+        return rows.counts(
+            (status, sum(r.task.status is status for r in self._store.rows.values()))
+            for status in Status
+        )
+
+    async def ping(self) -> None:
+        if self._opened is None:
+            raise StoreUnavailable("the memory driver is not open")
+
+    # workers
+
+    async def claim(
+        self,
+        worker_id: str,
+        n: int,
+        *,
+        queues: Sequence[str] | None,
+        lease_s: float,
+        now: float,
+        start: int = 0,
+    ) -> Claimed:
+        # let other callers in first, as a round trip to a database would: a claim loop
+        # must not starve the rest of the process
+        await asyncio.sleep(0)
+        ready = sorted(
+            (
+                row
+                for row in self._store.rows.values()
+                if row.task.status is Status.QUEUED
+                and row.worker_id is None
+                and row.task.run_at <= now
+                and (not queues or row.task.queue in queues)
+            ),
+            key=lambda row: claim_order(row.task),
+        )[: max(0, n)]
+        started, prefetched = [], []
+        for place, row in enumerate(ready):
+            row.worker_id, row.lease_expires_at = worker_id, now + lease_s
+            if place < start:
+                row.task.status, row.task.started_at = Status.RUNNING, now
+                row.task.attempts += 1
+                started.append(row.read())
+            else:
+                prefetched.append(row.read())
+        return Claimed(started, prefetched)
+
+    async def start(
+        self, task_id: str, worker_id: str, *, lease_s: float, now: float
+    ) -> int | None:
+        row = self._owned(task_id, worker_id, Status.QUEUED)
+        if row is None:
+            return None
+        row.task.status, row.task.started_at = Status.RUNNING, now
+        row.task.attempts += 1
+        row.lease_expires_at = now + lease_s
+        return row.task.attempts
+
+    async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
+        row = self._owned(task_id, worker_id, Status.RUNNING)
+        if row is None:
+            return False
+        row.task.status, row.task.error, row.task.processed_at = Status.COMPLETED, None, now
+        row.result_json = result_json
+        row.let_go()
+        return True
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
+    ) -> bool:
+        row = self._owned(task_id, worker_id, Status.RUNNING)
+        if row is None:
+            return False
+        self._record(row, error)
+        if row.task.cancel_requested:
+            row.task.status, row.task.processed_at = Status.CANCELLED, error.at
+        else:
+            row.task.status = Status.QUEUED
+        row.task.run_at = run_at
+        row.let_go()
+        if row.task.status is Status.QUEUED and run_at <= time.time():
+            self._store.wake()
+        return True
+
+    async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
+        return self._finish(Status.FAILED, task_id, worker_id, error, now)
+
+    async def mark_cancelled(
+        self, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
+        return self._finish(Status.CANCELLED, task_id, worker_id, error, now)
+
+    def _finish(
+        self, status: Status, task_id: str, worker_id: str, error: AttemptError, now: float
+    ) -> bool:
+        row = self._owned(task_id, worker_id, Status.RUNNING)
+        if row is None:
+            return False
+        self._record(row, error)
+        row.task.status, row.task.processed_at = status, now
+        row.let_go()
+        return True
+
+    @staticmethod
+    def _record(row: _Row, error: AttemptError) -> None:
+        row.task.error = error.error
+        row.task.errors = [*row.task.errors, error]
+
+    async def cancel_requests(self, worker_id: str) -> list[str]:
+        return [
+            row.task.id
+            for row in self._store.rows.values()
+            if row.worker_id == worker_id
+            and row.task.cancel_requested
+            and row.task.status is Status.RUNNING
+        ]
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
+        released = [
+            row
+            for task_id in task_ids
+            if (row := self._owned(task_id, worker_id, Status.QUEUED)) is not None
+        ]
+        for row in released:
+            row.let_go()
+        if released:
+            self._store.wake()
+        return len(released)
+
+    async def renew_leases(
+        self, worker_id: str, task_ids: Sequence[str], *, lease_s: float, now: float
+    ) -> int:
+        renewed = 0
+        for task_id in task_ids:
+            row = self._row(task_id)
+            if row is not None and row.worker_id == worker_id:
+                row.lease_expires_at = now + lease_s
+                renewed += 1
+        return renewed
+
+    async def recover(
+        self,
+        *,
+        now: float,
+        default_max_attempts: int,
+        dead_worker_ids: Sequence[str] = (),
+    ) -> int:
+        dead = set(dead_worker_ids)
+        lost = [
+            row
+            for row in self._store.rows.values()
+            if row.worker_id is not None
+            and ((row.lease_expires_at or 0) < now or row.worker_id in dead)
+        ]
+        for row in lost:
+            task = row.task
+            if task.status is Status.RUNNING:
+                error = AttemptError(attempt=task.attempts, error=LEASE_LOST, at=now)
+                self._record(row, error)
+                if task.cancel_requested:
+                    task.status, task.processed_at = Status.CANCELLED, now
+                elif task.attempts < (task.max_attempts or default_max_attempts):
+                    task.status, task.processed_at = Status.QUEUED, None
+                else:
+                    task.status, task.processed_at = Status.FAILED, now
+                task.run_at = now
+            row.let_go()
+        if lost:
+            self._store.wake()
+        return len(lost)
+
+    async def held_worker_ids(self) -> list[str]:
+        return sorted({r.worker_id for r in self._store.rows.values() if r.worker_id})
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        await wait_for(self._new_work, timeout_s)

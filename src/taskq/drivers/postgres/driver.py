@@ -1,0 +1,444 @@
+"""The server driver: tasks in PostgreSQL, for many workers on many machines.
+
+SQLite serialises every write through one process; PostgreSQL lets any number of
+workers, on any hosts, share one queue. What makes that safe and quick:
+
+* ``claim`` locks its batch with ``FOR UPDATE SKIP LOCKED``: concurrent claimers never
+  wait on each other and never get the same task.
+* Workers sleep on ``LISTEN`` (drivers/wakeups.py): every write that makes work ready
+  notifies in its own statement, so idle workers everywhere wake when it commits.
+* Connections come from a pool (connection.py), so a task costs statements, not
+  connection set-ups.
+* Group commit (drivers/coalescer.py): the enqueues, starts and completions that
+  concurrent callers ask for while a round is being written go together in the next
+  round, one statement per kind. A ``NOTIFY`` takes a database-wide lock at commit, and
+  each statement is a round trip and a commit: per task, they would cap the drain.
+
+Every write that returns has committed (``synchronous_commit`` permitting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+
+from taskq import codec
+from taskq.drivers import rows
+from taskq.drivers.coalescer import Coalescer, Round, Waiting
+from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
+from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
+from taskq.drivers.statements import load
+from taskq.drivers.wakeups import Listen
+from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
+from taskq.task import INT32_MAX, INT32_MIN, AttemptError, Claimed, NewTask, Status, Task
+
+SQL = load("taskq.drivers.postgres")
+T_COLUMNS = ", ".join(f"t.{column.strip()}" for column in COLUMNS.split(","))
+GET = SQL["get"].format(columns=COLUMNS)
+GET_BY_KEYS = SQL["get_by_keys"].format(columns=COLUMNS)
+REQUEUE = SQL["requeue"].format(columns=COLUMNS)
+CLAIM = {
+    ready: SQL["claim"].format(ready=SQL[ready].strip(), t_columns=T_COLUMNS)
+    for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
+}
+MAX_SEQ = 2**63 - 1
+# An enqueue of at least this many tasks is a batch already: it skips the group commit.
+GROUP_COMMIT_MAX_TASKS = 64
+
+
+class _Row(msgspec.Struct):
+    """One task as the ``enqueue`` statement reads it from the batch's JSON."""
+
+    id: str
+    action: str
+    payload: msgspec.Raw | dict[str, Any]
+    queue: str
+    priority: int
+    max_attempts: int | None
+    timeout_s: float | None
+    run_at: float
+    created_at: float
+    idempotency_key: str | None
+    fingerprint: str | None
+
+
+class _Start(msgspec.Struct):
+    id: str
+    worker: str
+    at: float
+    lease: float
+
+
+class _Complete(msgspec.Struct):
+    id: str
+    worker: str
+    result: msgspec.Raw
+    at: float
+
+
+def _check_task(task: NewTask) -> None:
+    if as_uuid(task.id) != task.id:
+        raise InvalidTask("id must be a UUID in its canonical form", field="id")
+    # PostgreSQL's integer is 32 bits; SQLite would take 64.
+    if not INT32_MIN <= task.priority <= INT32_MAX:
+        raise InvalidTask("priority must fit in 32 bits", field="priority")
+    if task.max_attempts is not None and not 1 <= task.max_attempts <= INT32_MAX:
+        raise InvalidTask("max_attempts must fit in 32 bits", field="max_attempts")
+
+
+class PostgresDriver:
+    """Tasks in one PostgreSQL database, shared by any number of processes and hosts.
+
+    ``min_size``/``max_size`` bound the connection pool (plus one listening connection per
+    driver); see ``Connections`` for ``acquire_timeout_s`` and ``check_connections``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        acquire_timeout_s: float = 5.0,
+        check_connections: bool = False,
+        group_commit: bool = True,
+    ) -> None:
+        self.url = url
+        self.group_commit = group_commit
+        self._db = Connections(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            acquire_timeout_s=acquire_timeout_s,
+            check_connections=check_connections,
+        )
+        self._wakeups = Listen(self._listening, self._db.where)
+        self._rounds = Coalescer(self._write_round)
+
+    @property
+    def max_size(self) -> int:
+        return self._db.max_size
+
+    # lifecycle
+
+    async def open(self) -> None:
+        # The listening connection comes first: it fails fast with the server's own
+        # reason, where a pool would retry until its timeout.
+        try:
+            listen_conn = await self._listening()
+        except psycopg.errors.UndefinedTable as exc:
+            raise SchemaMismatch(
+                f"no taskq tables in the PostgreSQL database at {self._db.where}: "
+                "run `taskq migrate` first"
+            ) from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {self._db.where}: {one_line(exc)}"
+            ) from exc
+        try:
+            await self._db.open()
+        except StoreUnavailable:
+            await listen_conn.close()
+            raise
+        self._wakeups.start(listen_conn)
+
+    async def _listening(self) -> psycopg.AsyncConnection[Any]:
+        return await self._db.listening(SQL["listen"], SQL["ping"])
+
+    async def close(self) -> None:
+        await self._rounds.wait_idle()
+        await self._wakeups.stop()
+        await self._db.close()
+
+    async def wait_for_work(self, timeout_s: float) -> None:
+        await self._wakeups.wait(timeout_s)
+
+    # group commit: one statement per kind of write in a round
+
+    async def _write_round(self, batch: Round) -> None:
+        await asyncio.gather(*(self._write_kind(kind, w) for kind, w in batch.kinds.items()))
+
+    async def _write_kind(self, kind: Hashable, waiting: Waiting) -> None:
+        write: Callable[[list[Any]], Awaitable[list[Any]]] = kind  # type: ignore[assignment]
+        try:
+            waiting.settle(await write(waiting.items))
+        except InvalidTask as exc:
+            if len(waiting.items) == 1:
+                waiting.fail(exc)
+                return
+            # one unstorable item must not fail its neighbours: each alone
+            await asyncio.gather(
+                *(self._write_kind(kind, Waiting([i], [f])) for i, f in _pairs(waiting))
+            )
+        except Exception as exc:  # handed to every waiting caller
+            waiting.fail(exc if isinstance(exc, StoreUnavailable) else _unavailable(exc))
+
+    # producers
+
+    async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
+        for t in tasks:
+            _check_task(t)
+        batch = [
+            _Row(
+                id=t.id,
+                action=t.action,
+                payload=t.data if t.data_json is None else msgspec.Raw(t.data_json),
+                queue=t.queue,
+                priority=t.priority,
+                max_attempts=t.max_attempts,
+                timeout_s=t.timeout_s,
+                run_at=now if t.run_at is None else t.run_at,
+                created_at=now,
+                idempotency_key=t.idempotency_key,
+                fingerprint=t.fingerprint,
+            )
+            for t in tasks
+        ]
+        if not batch:
+            return []
+        if self.group_commit and len(batch) < GROUP_COMMIT_MAX_TASKS:
+            seqs: list[int | None] = await self._rounds.submit(self._insert_many, (batch, now))
+        else:
+            (seqs,) = await self._insert_many([(batch, now)])
+        if any(seq is not None and r.run_at <= now for seq, r in zip(seqs, batch, strict=True)):
+            self._wakeups.work_available()
+        taken = [r.idempotency_key for seq, r in zip(seqs, batch, strict=True) if seq is None]
+        stored = await self._stored_by_key(taken) if taken else {}
+        return [
+            stored[t.idempotency_key] if seq is None else rows.enqueued(t, seq=seq, now=now)
+            for seq, t in zip(seqs, tasks, strict=True)
+        ]
+
+    async def _insert_many(
+        self, enqueues: list[tuple[list[_Row], float]]
+    ) -> list[list[int | None]]:
+        """Insert every waiting enqueue in one statement: per enqueue, each row's seq
+        (None where its idempotency key was taken)."""
+        batch = [r for enqueue, _ in enqueues for r in enqueue]
+        now = max(now for _, now in enqueues)
+        async with self._db.connection() as conn:
+            try:
+                cur = await conn.execute(SQL["enqueue"], {"rows": codec.encode(batch), "now": now})
+                seq_of = {row[0]: row[1] for row in await cur.fetchall()}
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                # e.g. a NUL character, which PostgreSQL text and JSONB cannot hold
+                raise InvalidTask(f"PostgreSQL cannot store this task: {one_line(exc)}") from exc
+        return [[seq_of.get(r.id) for r in enqueue] for enqueue, _ in enqueues]
+
+    async def _stored_by_key(self, keys: list[str | None]) -> dict[str | None, Task]:
+        """The stored tasks holding these idempotency keys."""
+        found = {
+            t.idempotency_key: t
+            for t in map(row_to_task, await self._db.fetchall(GET_BY_KEYS, (keys,)))
+        }
+        if any(k not in found for k in keys):  # pruned in between: the key is free again
+            raise StoreUnavailable("an idempotency key changed hands during the enqueue, try again")
+        return found
+
+    async def cancel(self, task_id: str, *, now: float) -> Task | None:
+        key = as_uuid(task_id)
+        if key is None:
+            return None
+        async with self._db.connection() as conn, conn.transaction():
+            await conn.execute(SQL["cancel_queued"], (now, key))
+            await conn.execute(SQL["cancel_running"], (key,))
+            row = await (await conn.execute(GET, (key,))).fetchone()
+        return None if row is None else row_to_task(row)
+
+    async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
+        key = as_uuid(task_id)
+        if key is None:
+            return False, None
+        row = await self._db.fetchone(REQUEUE, (now, key))
+        if row is not None:
+            self._wakeups.work_available()
+            return True, row_to_task(row)
+        return False, await self.get(key)
+
+    async def prune(self, *, before: float, limit: int) -> int:
+        return await self._db.rowcount(SQL["prune"], (before, limit))
+
+    # readers
+
+    async def get(self, task_id: str) -> Task | None:
+        key = as_uuid(task_id)
+        if key is None:
+            return None
+        row = await self._db.fetchone(GET, (key,))
+        return None if row is None else row_to_task(row)
+
+    async def list_tasks(
+        self,
+        *,
+        status: Status | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[Task]:
+        before = None if before_seq is None else min(before_seq, MAX_SEQ)
+        where, args = rows.list_filters(SQL, status=status, action=action, before_seq=before)
+        query = SQL["list"].format(columns=COLUMNS, where=where)
+        return [row_to_task(r) for r in await self._db.fetchall(query, {**args, "limit": limit})]
+
+    async def counts(self) -> dict[Status, int]:
+        return rows.counts(await self._db.fetchall(SQL["counts"]))
+
+    async def ping(self) -> None:
+        await self._db.fetchall(SQL["ping"])
+
+    # workers
+
+    async def claim(
+        self,
+        worker_id: str,
+        n: int,
+        *,
+        queues: Sequence[str] | None,
+        lease_s: float,
+        now: float,
+        start: int = 0,
+    ) -> Claimed:
+        if n < 1:
+            return Claimed([], [])
+        args: dict[str, Any] = {
+            "worker": worker_id,
+            "lease": now + lease_s,
+            "now": now,
+            "n": n,
+            "start": max(0, min(start, n)),
+        }
+        if not queues:
+            query = CLAIM["ready_any_queue"]
+        elif len(queues) == 1:
+            query, args["queue"] = CLAIM["ready_in_queue"], queues[0]
+        else:
+            query, args["queues"] = CLAIM["ready_in_queues"], list(queues)
+        return rows.claimed(await self._db.fetchall(query, args))
+
+    async def start(
+        self, task_id: str, worker_id: str, *, lease_s: float, now: float
+    ) -> int | None:
+        key = as_uuid(task_id)
+        if key is None:
+            return None
+        attempt: int | None = await self._rounds.submit(
+            self._start_many, _Start(key, worker_id, now, now + lease_s)
+        )
+        return attempt
+
+    async def _start_many(self, starts: list[_Start]) -> list[int | None]:
+        found = await self._db.fetchall(SQL["start_many"], (codec.encode(starts),))
+        attempts: dict[str, int] = dict(found)
+        return [attempts.get(s.id) for s in starts]
+
+    async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
+        key = as_uuid(task_id)
+        if key is None:
+            return False
+        completed: bool = await self._rounds.submit(
+            self._complete_many, _Complete(key, worker_id, msgspec.Raw(result_json), now)
+        )
+        return completed
+
+    async def _complete_many(self, completions: list[_Complete]) -> list[bool]:
+        found = await self._db.fetchall(SQL["complete_many"], (codec.encode(completions),))
+        done = {task_id for (task_id,) in found}
+        return [c.id in done for c in completions]
+
+    async def retry_later(
+        self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
+    ) -> bool:
+        key = as_uuid(task_id)
+        if key is None:
+            return False
+        now = time.time()
+        args = {**_error_args(key, worker_id, error), "at": error.at, "run_at": run_at, "now": now}
+        found = await self._db.fetchall(SQL["retry_later"], args)
+        if found and found[0][0] == Status.QUEUED and run_at <= now:
+            self._wakeups.work_available()
+        return len(found) == 1
+
+    async def fail(self, task_id: str, worker_id: str, error: AttemptError, *, now: float) -> bool:
+        return await self._finish(Status.FAILED, task_id, worker_id, error, now=now)
+
+    async def mark_cancelled(
+        self, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
+        return await self._finish(Status.CANCELLED, task_id, worker_id, error, now=now)
+
+    async def _finish(
+        self, status: Status, task_id: str, worker_id: str, error: AttemptError, *, now: float
+    ) -> bool:
+        key = as_uuid(task_id)
+        if key is None:
+            return False
+        args = {**_error_args(key, worker_id, error), "now": now, "status": status.value}
+        return await self._db.rowcount(SQL["finish"], args) == 1
+
+    async def cancel_requests(self, worker_id: str) -> list[str]:
+        return [r[0] for r in await self._db.fetchall(SQL["cancel_requests"], (worker_id,))]
+
+    async def release(self, task_ids: Sequence[str], worker_id: str) -> int:
+        keys = [k for k in map(as_uuid, task_ids) if k is not None]
+        if not keys:
+            return 0
+        n = await self._db.rowcount(SQL["release"], (keys, worker_id))
+        if n:
+            self._wakeups.work_available()
+        return n
+
+    async def renew_leases(
+        self, worker_id: str, task_ids: Sequence[str], *, lease_s: float, now: float
+    ) -> int:
+        keys = [k for k in map(as_uuid, task_ids) if k is not None]
+        if not keys:
+            return 0
+        return await self._db.rowcount(SQL["renew"], (now + lease_s, worker_id, keys))
+
+    async def recover(
+        self,
+        *,
+        now: float,
+        default_max_attempts: int,
+        dead_worker_ids: Sequence[str] = (),
+    ) -> int:
+        args = {
+            "now": now,
+            "dead": list(dead_worker_ids),
+            "default": default_max_attempts,
+            "error": LEASE_LOST,
+        }
+        async with self._db.connection() as conn, conn.transaction():
+            unstarted = (await conn.execute(SQL["recover_unstarted"], args)).rowcount
+            running = (await conn.execute(SQL["recover_running"], args)).rowcount
+            if unstarted + running:
+                await conn.execute(SQL["notify"])
+        n = unstarted + running
+        if n:
+            self._wakeups.work_available()
+        return n
+
+    async def held_worker_ids(self) -> list[str]:
+        return [r[0] for r in await self._db.fetchall(SQL["held_workers"])]
+
+
+def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "worker": worker_id,
+        "error": error.error,
+        "error_json": codec.encode(error),
+    }
+
+
+def _pairs(waiting: Waiting) -> list[tuple[Any, asyncio.Future[Any]]]:
+    return list(zip(waiting.items, waiting.futures, strict=True))
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"write failed: {one_line(exc)}")

@@ -1,0 +1,226 @@
+-- The PostgreSQL driver's statements, by name (see taskq/drivers/statements.py).
+-- {columns} is the task row as every driver selects it (drivers/rows.py), {t_columns} the
+-- same prefixed with "t.". A write that makes work ready notifies the channel taskq_tasks in
+-- the same statement (pg_notify in a CTE): one statement is one transaction, so the
+-- notification goes out exactly when the write commits, with no extra round trip, and
+-- identical notifications of one transaction reach each listener once.
+
+-- name: enqueue
+-- Every task waiting for this round in one statement: the batch travels as one JSON array,
+-- which PostgreSQL unpacks far faster than it runs one INSERT a row. ORDER BY keeps seq
+-- (the FIFO tie-break) in submission order. A row whose idempotency key is taken is
+-- skipped (and returns nothing); the caller then reads the stored task. A task due by
+-- %(now)s wakes the workers.
+WITH changed AS (
+    INSERT INTO taskq_tasks (id, action, payload, queue, priority, max_attempts, timeout_s,
+        run_at, created_at, idempotency_key, fingerprint)
+    SELECT id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
+        idempotency_key, fingerprint
+    FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS (
+            id uuid, action text, payload jsonb, queue text, priority integer,
+            max_attempts integer, timeout_s double precision, run_at double precision,
+            created_at double precision, idempotency_key text, fingerprint text))
+        WITH ORDINALITY AS new (id, action, payload, queue, priority, max_attempts, timeout_s,
+            run_at, created_at, idempotency_key, fingerprint, n)
+    ORDER BY n
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, seq, run_at),
+woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE run_at <= %(now)s LIMIT 1)
+SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+
+-- name: get_by_keys
+-- A separate statement: its fresh snapshot sees a key another transaction just committed.
+SELECT {columns} FROM taskq_tasks WHERE idempotency_key = ANY(%s::text[])
+
+-- name: ready_any_queue
+SELECT seq, priority, run_at FROM taskq_tasks
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
+ORDER BY priority DESC, run_at, seq
+LIMIT %(n)s
+FOR UPDATE SKIP LOCKED
+
+-- name: ready_in_queue
+-- "=" lets the ready index hand rows over in claim order; "= ANY" would make PostgreSQL
+-- sort every ready row of the table first.
+SELECT seq, priority, run_at FROM taskq_tasks
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s AND queue = %(queue)s
+ORDER BY priority DESC, run_at, seq
+LIMIT %(n)s
+FOR UPDATE SKIP LOCKED
+
+-- name: ready_in_queues
+SELECT seq, priority, run_at FROM taskq_tasks
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
+    AND queue = ANY(%(queues)s::text[])
+ORDER BY priority DESC, run_at, seq
+LIMIT %(n)s
+FOR UPDATE SKIP LOCKED
+
+-- name: claim
+-- The one claim: lock up to %(n)s ready tasks (a ready_* statement; SKIP LOCKED, so
+-- concurrent claimers never wait on each other nor get the same task), take them for the
+-- worker under a lease, and start the first %(start)s (for runners idle now) in the same
+-- statement. The others stay queued and owned: prefetched. The CTE is materialised so the
+-- locked batch is chosen exactly once (a subquery may be re-run by the planner, and with
+-- SKIP LOCKED each run could pick other rows).
+WITH picked AS MATERIALIZED ({ready}),
+ranked AS (
+    SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= %(start)s AS starts
+    FROM picked)
+UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
+    status = CASE WHEN ranked.starts THEN 'running' ELSE t.status END,
+    attempts = t.attempts + ranked.starts::int,
+    started_at = CASE WHEN ranked.starts THEN %(now)s ELSE t.started_at END
+FROM ranked
+WHERE t.seq = ranked.seq
+RETURNING {t_columns}
+
+-- name: start_many
+-- Start prefetched tasks, every one waiting for this round at once: per task, its attempt
+-- number if it was still the worker's.
+UPDATE taskq_tasks t SET status = 'running', attempts = t.attempts + 1, started_at = v.at,
+    lease_expires_at = v.lease
+FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, worker text, at double precision,
+    lease double precision)
+WHERE t.id = v.id AND t.worker_id = v.worker AND t.status = 'queued'
+RETURNING t.id, t.attempts
+
+-- name: complete_many
+-- Record results, every one waiting for this round at once: the ids still the worker's.
+UPDATE taskq_tasks t SET status = 'completed', result = v.result, error = NULL,
+    processed_at = v.at, worker_id = NULL, lease_expires_at = NULL
+FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, worker text, result jsonb,
+    at double precision)
+WHERE t.id = v.id AND t.worker_id = v.worker AND t.status = 'running'
+RETURNING t.id
+
+-- name: retry_later
+-- A failed attempt with attempts left: queued again from %(run_at)s. A task whose
+-- cancellation was asked for ends cancelled rather than retried; one due at once (e.g.
+-- interrupted by a shutdown) wakes another worker.
+WITH changed AS (
+    UPDATE taskq_tasks SET
+        status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+        processed_at = CASE WHEN cancel_requested THEN %(at)s END,
+        error = %(error)s, errors = errors || jsonb_build_array(%(error_json)s::jsonb),
+        run_at = %(run_at)s, worker_id = NULL, lease_expires_at = NULL
+    WHERE id = %(id)s AND worker_id = %(worker)s AND status = 'running'
+    RETURNING status, run_at),
+woken AS (
+    SELECT pg_notify('taskq_tasks', '') FROM changed
+    WHERE status = 'queued' AND run_at <= %(now)s LIMIT 1)
+SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+
+-- name: finish
+-- A failed attempt that ends the task: %(status)s is 'failed' (the dead letter) or
+-- 'cancelled' (stopped because its cancellation was asked for).
+UPDATE taskq_tasks SET status = %(status)s, error = %(error)s,
+    errors = errors || jsonb_build_array(%(error_json)s::jsonb),
+    processed_at = %(now)s, worker_id = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND worker_id = %(worker)s AND status = 'running'
+
+-- name: cancel_queued
+UPDATE taskq_tasks SET status = 'cancelled', error = 'cancelled', processed_at = %s,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = %s AND status = 'queued'
+
+-- name: cancel_running
+-- Its worker, on whatever host, notices within its cancel poll and stops the attempt.
+UPDATE taskq_tasks SET cancel_requested = true WHERE id = %s AND status = 'running'
+
+-- name: cancel_requests
+SELECT id FROM taskq_tasks WHERE worker_id = %s AND cancel_requested AND status = 'running'
+
+-- name: requeue
+-- Retry by hand: a failed or cancelled task, queued again with a fresh attempt budget.
+WITH changed AS (
+    UPDATE taskq_tasks SET status = 'queued', attempts = 0, run_at = %s, result = NULL,
+        started_at = NULL, processed_at = NULL, cancel_requested = false,
+        worker_id = NULL, lease_expires_at = NULL
+    WHERE id = %s AND status IN ('failed', 'cancelled')
+    RETURNING {columns}),
+woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed LIMIT 1)
+SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+
+-- name: prune
+-- SKIP LOCKED: concurrent pruners share the work instead of waiting for each other.
+DELETE FROM taskq_tasks WHERE seq IN (
+    SELECT seq FROM taskq_tasks
+    WHERE status IN ('completed', 'failed', 'cancelled') AND processed_at < %s
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED)
+
+-- name: release
+-- Give back prefetched tasks that were never started (a graceful shutdown).
+WITH changed AS (
+    UPDATE taskq_tasks SET worker_id = NULL, lease_expires_at = NULL
+    WHERE id = ANY(%s::uuid[]) AND worker_id = %s AND status = 'queued'
+    RETURNING seq),
+woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed LIMIT 1)
+SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+
+-- name: renew
+-- A worker's heartbeat: only the tasks it holds.
+UPDATE taskq_tasks SET lease_expires_at = %s WHERE worker_id = %s AND id = ANY(%s::uuid[])
+
+-- name: recover_unstarted
+-- Lease rescue: a lost worker's prefetched tasks simply go back. Every worker runs it on
+-- its heartbeat; SKIP LOCKED keeps them from queueing up behind each other or behind a
+-- heartbeat renewing those very rows (which then wins).
+UPDATE taskq_tasks SET worker_id = NULL, lease_expires_at = NULL
+WHERE seq IN (
+    SELECT seq FROM taskq_tasks
+    WHERE worker_id IS NOT NULL AND status = 'queued'
+        AND (lease_expires_at < %(now)s OR worker_id = ANY(%(dead)s::text[]))
+    FOR UPDATE SKIP LOCKED)
+
+-- name: recover_running
+-- Lease rescue: a lost worker's running tasks count a failed attempt (or end cancelled,
+-- if that was asked for).
+UPDATE taskq_tasks SET
+    status = CASE WHEN cancel_requested THEN 'cancelled'
+        WHEN attempts < coalesce(max_attempts, %(default)s::integer) THEN 'queued'
+        ELSE 'failed' END,
+    processed_at = CASE
+        WHEN attempts < coalesce(max_attempts, %(default)s::integer) AND NOT cancel_requested
+        THEN NULL ELSE %(now)s END,
+    error = %(error)s::text,
+    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempts,
+        'error', %(error)s::text, 'at', %(now)s::double precision, 'traceback', NULL)),
+    run_at = %(now)s, worker_id = NULL, lease_expires_at = NULL
+WHERE seq IN (
+    SELECT seq FROM taskq_tasks
+    WHERE worker_id IS NOT NULL AND status = 'running'
+        AND (lease_expires_at < %(now)s OR worker_id = ANY(%(dead)s::text[]))
+    FOR UPDATE SKIP LOCKED)
+
+-- name: notify
+NOTIFY taskq_tasks
+
+-- name: listen
+LISTEN taskq_tasks
+
+-- name: held_workers
+SELECT DISTINCT worker_id FROM taskq_tasks WHERE worker_id IS NOT NULL
+
+-- name: get
+SELECT {columns} FROM taskq_tasks WHERE id = %s
+
+-- name: list
+-- Newest first, with the filters given (the filter_* fragments, joined by AND).
+SELECT {columns} FROM taskq_tasks {where} ORDER BY seq DESC LIMIT %(limit)s
+
+-- name: filter_status
+status = %(status)s
+
+-- name: filter_action
+action = %(action)s
+
+-- name: filter_before
+seq < %(before)s
+
+-- name: counts
+SELECT status, count(*) FROM taskq_tasks GROUP BY status
+
+-- name: ping
+SELECT 1 FROM taskq_tasks LIMIT 0

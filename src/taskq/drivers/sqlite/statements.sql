@@ -1,0 +1,177 @@
+-- The SQLite driver's statements, by name (see taskq/drivers/statements.py).
+-- {columns} is the task row as every driver selects it (drivers/rows.py); {rows} a list of
+-- placeholder rows "(?, ?), (?, ?)" as long as the batch.
+
+-- name: insert
+-- Publish: every task waiting for this transaction in one INSERT, in submission order
+-- (so seq is FIFO). A row whose idempotency key is taken is skipped.
+INSERT INTO tasks (id, action, payload, queue, priority, max_attempts, timeout_s, run_at,
+    created_at, idempotency_key, fingerprint)
+VALUES {rows}
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+
+-- name: last_seq
+SELECT last_insert_rowid()
+
+-- name: seqs_of_ids
+SELECT id, seq FROM tasks WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: get_by_key
+SELECT {columns} FROM tasks WHERE idempotency_key = ?
+
+-- name: ready_any_queue
+-- Ready tasks in claim order: priority, then FIFO. INDEXED BY: left to itself the planner
+-- picks tasks_status_seq and sorts every waiting task.
+SELECT seq FROM tasks INDEXED BY tasks_ready
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now
+ORDER BY priority DESC, run_at, seq
+LIMIT :n
+
+-- name: ready_in_queue
+SELECT seq FROM tasks INDEXED BY tasks_ready_by_queue
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now AND queue = :queue
+ORDER BY priority DESC, run_at, seq
+LIMIT :n
+
+-- name: ready_in_queues
+SELECT seq FROM tasks INDEXED BY tasks_ready
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now
+    AND queue IN (SELECT value FROM json_each(:queues))
+ORDER BY priority DESC, run_at, seq
+LIMIT :n
+
+-- name: claim
+-- The one claim: take up to :n ready tasks (a ready_* statement) for :worker under a lease,
+-- and start the first :start of them (for runners idle now) in the same write. The others
+-- stay queued and owned: prefetched.
+WITH picked AS (
+    SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= :start AS starts
+    FROM tasks WHERE seq IN ({ready}))
+UPDATE tasks SET worker_id = :worker, lease_expires_at = :lease,
+    status = CASE WHEN picked.starts THEN 'running' ELSE status END,
+    attempts = attempts + picked.starts,
+    started_at = CASE WHEN picked.starts THEN :now ELSE started_at END
+FROM picked WHERE tasks.seq = picked.seq
+RETURNING {columns}
+
+-- name: owned
+-- Which of a batch's tasks (a VALUES list v) the worker still owns in the expected status,
+-- with their attempts; read in the same transaction as the update that follows. The last
+-- parameter is the status.
+WITH v({v_columns}) AS (VALUES {rows})
+SELECT json_group_object(v.id, t.attempts) FROM v JOIN tasks t
+    ON t.id = v.id AND t.worker_id = v.worker AND t.status = ?
+
+-- name: start_many
+-- Start prefetched tasks, every one waiting for this transaction at once.
+WITH v(id, worker, at, lease) AS (VALUES {rows})
+UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = v.at,
+    lease_expires_at = v.lease
+FROM v WHERE tasks.id = v.id AND tasks.worker_id = v.worker AND tasks.status = 'queued'
+
+-- name: complete_many
+-- Record results, every one waiting for this transaction at once.
+WITH v(id, worker, result, at) AS (VALUES {rows})
+UPDATE tasks SET status = 'completed', result = v.result, error = NULL, processed_at = v.at,
+    worker_id = NULL, lease_expires_at = NULL
+FROM v WHERE tasks.id = v.id AND tasks.worker_id = v.worker AND tasks.status = 'running'
+
+-- name: retry_later
+-- A failed attempt with attempts left: queued again from :run_at. A task whose
+-- cancellation was asked for ends cancelled rather than retried.
+UPDATE tasks SET
+    status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+    processed_at = CASE WHEN cancel_requested THEN :at END,
+    error = :error, errors = json_insert(errors, '$[#]', json(:error_json)), run_at = :run_at,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = :id AND worker_id = :worker AND status = 'running'
+
+-- name: finish
+-- A failed attempt that ends the task: :status is 'failed' (the dead letter) or
+-- 'cancelled' (stopped because its cancellation was asked for).
+UPDATE tasks SET status = :status, error = :error,
+    errors = json_insert(errors, '$[#]', json(:error_json)), processed_at = :now,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = :id AND worker_id = :worker AND status = 'running'
+
+-- name: cancel_queued
+UPDATE tasks SET status = 'cancelled', error = 'cancelled', processed_at = ?,
+    worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND status = 'queued'
+
+-- name: cancel_running
+-- Its worker notices within its cancel poll and stops the attempt.
+UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = 'running'
+
+-- name: cancel_requests
+SELECT id FROM tasks WHERE worker_id = ? AND cancel_requested = 1 AND status = 'running'
+
+-- name: requeue
+-- Retry by hand: a failed or cancelled task, queued again with a fresh attempt budget.
+UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, result = NULL, started_at = NULL,
+    processed_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
+WHERE id = ? AND status IN ('failed', 'cancelled')
+
+-- name: prune
+DELETE FROM tasks WHERE seq IN (
+    SELECT seq FROM tasks
+    WHERE status IN ('completed', 'failed', 'cancelled') AND processed_at < ?
+    LIMIT ?)
+
+-- name: release
+-- Give back prefetched tasks that were never started (a graceful shutdown).
+UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
+WHERE worker_id = ? AND status = 'queued' AND id IN (SELECT value FROM json_each(?))
+
+-- name: renew
+-- A worker's heartbeat: only the tasks it holds.
+UPDATE tasks SET lease_expires_at = ?
+WHERE worker_id = ? AND id IN (SELECT value FROM json_each(?))
+
+-- name: recover_unstarted
+-- Lease rescue: a lost worker's prefetched tasks simply go back.
+UPDATE tasks SET worker_id = NULL, lease_expires_at = NULL
+WHERE worker_id IS NOT NULL AND status = 'queued'
+    AND (lease_expires_at < :now OR worker_id IN (SELECT value FROM json_each(:dead)))
+
+-- name: recover_running
+-- Lease rescue: a lost worker's running tasks count a failed attempt (or end cancelled,
+-- if that was asked for).
+UPDATE tasks SET
+    status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts < coalesce(max_attempts, :default) THEN 'queued'
+                  ELSE 'failed' END,
+    processed_at = CASE WHEN attempts < coalesce(max_attempts, :default) AND NOT cancel_requested
+                        THEN NULL ELSE :now END,
+    error = :error,
+    errors = json_insert(errors, '$[#]',
+        json_object('attempt', attempts, 'error', :error, 'at', json(:now_json),
+            'traceback', NULL)),
+    run_at = :now, worker_id = NULL, lease_expires_at = NULL
+WHERE worker_id IS NOT NULL AND status = 'running'
+    AND (lease_expires_at < :now OR worker_id IN (SELECT value FROM json_each(:dead)))
+
+-- name: held_workers
+SELECT DISTINCT worker_id FROM tasks WHERE worker_id IS NOT NULL
+
+-- name: get
+SELECT {columns} FROM tasks WHERE id = ?
+
+-- name: list
+-- Newest first, with the filters given (the filter_* fragments, joined by AND).
+SELECT {columns} FROM tasks {where} ORDER BY seq DESC LIMIT :limit
+
+-- name: filter_status
+status = :status
+
+-- name: filter_action
+action = :action
+
+-- name: filter_before
+seq < :before
+
+-- name: counts
+SELECT status, count(*) FROM tasks GROUP BY status
+
+-- name: ping
+SELECT 1 FROM tasks LIMIT 0
