@@ -54,14 +54,14 @@ class Submission(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ) = None
 
 
-class Accepted(msgspec.Struct):
+class Accepted(msgspec.Struct, gc=False):
     """The answer to a submission or a retry: the task's id and status."""
 
     id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
     status: Status
 
 
-class AttemptErrorOut(msgspec.Struct):
+class AttemptErrorOut(msgspec.Struct, gc=False):
     """One failed attempt."""
 
     attempt: int
@@ -70,7 +70,7 @@ class AttemptErrorOut(msgspec.Struct):
     traceback: str | None
 
 
-class TaskOut(msgspec.Struct):
+class TaskOut(msgspec.Struct, gc=False):
     """One task as stored: what was submitted, where it is, what came of it."""
 
     id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
@@ -92,7 +92,7 @@ class TaskOut(msgspec.Struct):
     cancel_requested: bool
 
 
-class TaskPage(msgspec.Struct):
+class TaskPage(msgspec.Struct, gc=False):
     """One page of ``GET /tasks``, newest first."""
 
     tasks: list[TaskOut]

@@ -69,7 +69,9 @@ class Coalescer:
         """Add ``item`` to the next round's writes of ``kind``; its outcome once written."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        waiting = self._pending.setdefault(kind, Waiting())
+        waiting = self._pending.get(kind)
+        if waiting is None:
+            waiting = self._pending[kind] = Waiting()
         waiting.items.append(item)
         waiting.futures.append(future)
         if self._running is None:

@@ -19,9 +19,8 @@ Every write that returns has committed (``synchronous_commit`` permitting).
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -29,8 +28,9 @@ import psycopg
 
 from taskq import codec
 from taskq.drivers import rows
-from taskq.drivers.coalescer import Coalescer, Round, Waiting
+from taskq.drivers.coalescer import Coalescer
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
+from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
@@ -49,36 +49,6 @@ CLAIM = {
 MAX_SEQ = 2**63 - 1
 # An enqueue of at least this many tasks is a batch already: it skips the group commit.
 GROUP_COMMIT_MAX_TASKS = 64
-
-
-class _Row(msgspec.Struct):
-    """One task as the ``enqueue`` statement reads it from the batch's JSON."""
-
-    id: str
-    action: str
-    payload: msgspec.Raw | dict[str, Any]
-    queue: str
-    priority: int
-    max_attempts: int | None
-    timeout_s: float | None
-    run_at: float
-    created_at: float
-    idempotency_key: str | None
-    fingerprint: str | None
-
-
-class _Start(msgspec.Struct):
-    id: str
-    worker: str
-    at: float
-    lease: float
-
-
-class _Complete(msgspec.Struct):
-    id: str
-    worker: str
-    result: msgspec.Raw
-    at: float
 
 
 def _check_task(task: NewTask) -> None:
@@ -118,7 +88,8 @@ class PostgresDriver:
             check_connections=check_connections,
         )
         self._wakeups = Listen(self._listening, self._db.where)
-        self._rounds = Coalescer(self._write_round)
+        self._merged = Merged(self._db)
+        self._rounds = Coalescer(self._merged.write_round)
 
     @property
     def max_size(self) -> int:
@@ -158,33 +129,13 @@ class PostgresDriver:
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
 
-    # group commit: one statement per kind of write in a round
-
-    async def _write_round(self, batch: Round) -> None:
-        await asyncio.gather(*(self._write_kind(kind, w) for kind, w in batch.kinds.items()))
-
-    async def _write_kind(self, kind: Hashable, waiting: Waiting) -> None:
-        write: Callable[[list[Any]], Awaitable[list[Any]]] = kind  # type: ignore[assignment]
-        try:
-            waiting.settle(await write(waiting.items))
-        except InvalidTask as exc:
-            if len(waiting.items) == 1:
-                waiting.fail(exc)
-                return
-            # one unstorable item must not fail its neighbours: each alone
-            await asyncio.gather(
-                *(self._write_kind(kind, Waiting([i], [f])) for i, f in _pairs(waiting))
-            )
-        except Exception as exc:  # handed to every waiting caller
-            waiting.fail(exc if isinstance(exc, StoreUnavailable) else _unavailable(exc))
-
     # producers
 
     async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
         for t in tasks:
             _check_task(t)
         batch = [
-            _Row(
+            Row(
                 id=t.id,
                 action=t.action,
                 payload=t.data if t.data_json is None else msgspec.Raw(t.data_json),
@@ -202,9 +153,9 @@ class PostgresDriver:
         if not batch:
             return []
         if self.group_commit and len(batch) < GROUP_COMMIT_MAX_TASKS:
-            seqs: list[int | None] = await self._rounds.submit(self._insert_many, (batch, now))
+            seqs: list[int | None] = await self._rounds.submit(self._merged.enqueue, (batch, now))
         else:
-            (seqs,) = await self._insert_many([(batch, now)])
+            (seqs,) = await self._merged.enqueue([(batch, now)])
         if any(seq is not None and r.run_at <= now for seq, r in zip(seqs, batch, strict=True)):
             self._wakeups.work_available()
         taken = [r.idempotency_key for seq, r in zip(seqs, batch, strict=True) if seq is None]
@@ -213,22 +164,6 @@ class PostgresDriver:
             stored[t.idempotency_key] if seq is None else rows.enqueued(t, seq=seq, now=now)
             for seq, t in zip(seqs, tasks, strict=True)
         ]
-
-    async def _insert_many(
-        self, enqueues: list[tuple[list[_Row], float]]
-    ) -> list[list[int | None]]:
-        """Insert every waiting enqueue in one statement: per enqueue, each row's seq
-        (None where its idempotency key was taken)."""
-        batch = [r for enqueue, _ in enqueues for r in enqueue]
-        now = max(now for _, now in enqueues)
-        async with self._db.connection() as conn:
-            try:
-                cur = await conn.execute(SQL["enqueue"], {"rows": codec.encode(batch), "now": now})
-                seq_of = {row[0]: row[1] for row in await cur.fetchall()}
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                # e.g. a NUL character, which PostgreSQL text and JSONB cannot hold
-                raise InvalidTask(f"PostgreSQL cannot store this task: {one_line(exc)}") from exc
-        return [[seq_of.get(r.id) for r in enqueue] for enqueue, _ in enqueues]
 
     async def _stored_by_key(self, keys: list[str | None]) -> dict[str | None, Task]:
         """The stored tasks holding these idempotency keys."""
@@ -327,28 +262,18 @@ class PostgresDriver:
         if key is None:
             return None
         attempt: int | None = await self._rounds.submit(
-            self._start_many, _Start(key, worker_id, now, now + lease_s)
+            self._merged.start, Start(key, worker_id, now, now + lease_s)
         )
         return attempt
-
-    async def _start_many(self, starts: list[_Start]) -> list[int | None]:
-        found = await self._db.fetchall(SQL["start_many"], (codec.encode(starts),))
-        attempts: dict[str, int] = dict(found)
-        return [attempts.get(s.id) for s in starts]
 
     async def complete(self, task_id: str, worker_id: str, result_json: str, *, now: float) -> bool:
         key = as_uuid(task_id)
         if key is None:
             return False
         completed: bool = await self._rounds.submit(
-            self._complete_many, _Complete(key, worker_id, msgspec.Raw(result_json), now)
+            self._merged.complete, Complete(key, worker_id, msgspec.Raw(result_json), now)
         )
         return completed
-
-    async def _complete_many(self, completions: list[_Complete]) -> list[bool]:
-        found = await self._db.fetchall(SQL["complete_many"], (codec.encode(completions),))
-        done = {task_id for (task_id,) in found}
-        return [c.id in done for c in completions]
 
     async def retry_later(
         self, task_id: str, worker_id: str, error: AttemptError, *, run_at: float
@@ -434,11 +359,3 @@ def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, 
         "error": error.error,
         "error_json": codec.encode(error),
     }
-
-
-def _pairs(waiting: Waiting) -> list[tuple[Any, asyncio.Future[Any]]]:
-    return list(zip(waiting.items, waiting.futures, strict=True))
-
-
-def _unavailable(exc: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(f"write failed: {one_line(exc)}")

@@ -1,0 +1,114 @@
+"""The PostgreSQL writes merged across callers: every enqueue, start or completion waiting
+for the same round goes in one statement, its batch travelling as one JSON array (see
+drivers/coalescer.py for the rounds)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+import msgspec
+import psycopg
+
+from taskq import codec
+from taskq.drivers.coalescer import Round, Waiting
+from taskq.drivers.postgres.connection import Connections, one_line
+from taskq.drivers.statements import load
+from taskq.errors import InvalidTask, StoreUnavailable
+
+SQL = load("taskq.drivers.postgres")
+
+
+class Row(msgspec.Struct):
+    """One task as the ``enqueue`` statement reads it from the batch's JSON."""
+
+    id: str
+    action: str
+    payload: msgspec.Raw | dict[str, Any]
+    queue: str
+    priority: int
+    max_attempts: int | None
+    timeout_s: float | None
+    run_at: float
+    created_at: float
+    idempotency_key: str | None
+    fingerprint: str | None
+
+
+class Start(msgspec.Struct):
+    """One prefetched task to start, as ``start_many`` reads it."""
+
+    id: str
+    worker: str
+    at: float
+    lease: float
+
+
+class Complete(msgspec.Struct):
+    """One result to record, as ``complete_many`` reads it."""
+
+    id: str
+    worker: str
+    result: msgspec.Raw
+    at: float
+
+
+class Merged:
+    """The merged writes of one driver, on its connections."""
+
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+
+    async def write_round(self, batch: Round) -> None:
+        """One statement per kind of write in the round, side by side on the pool."""
+        await asyncio.gather(*(self._write_kind(kind, w) for kind, w in batch.kinds.items()))
+
+    async def _write_kind(self, kind: Hashable, waiting: Waiting) -> None:
+        write: Callable[[list[Any]], Awaitable[list[Any]]] = kind  # type: ignore[assignment]
+        try:
+            waiting.settle(await write(waiting.items))
+        except InvalidTask as exc:
+            if len(waiting.items) == 1:
+                waiting.fail(exc)
+                return
+            # one unstorable item must not fail its neighbours: each alone
+            await asyncio.gather(
+                *(self._write_kind(kind, Waiting([i], [f])) for i, f in _pairs(waiting))
+            )
+        except Exception as exc:  # handed to every waiting caller
+            waiting.fail(exc if isinstance(exc, StoreUnavailable) else _unavailable(exc))
+
+    async def enqueue(self, enqueues: list[tuple[list[Row], float]]) -> list[list[int | None]]:
+        """Insert every waiting enqueue in one statement: per enqueue, each row's seq
+        (None where its idempotency key was taken)."""
+        batch = [r for enqueue, _ in enqueues for r in enqueue]
+        now = max(now for _, now in enqueues)
+        async with self._db.connection() as conn:
+            try:
+                cur = await conn.execute(SQL["enqueue"], {"rows": codec.encode(batch), "now": now})
+                seq_of = {row[0]: row[1] for row in await cur.fetchall()}
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                # e.g. a NUL character, which PostgreSQL text and JSONB cannot hold
+                raise InvalidTask(f"PostgreSQL cannot store this task: {one_line(exc)}") from exc
+        return [[seq_of.get(r.id) for r in enqueue] for enqueue, _ in enqueues]
+
+    async def start(self, starts: list[Start]) -> list[int | None]:
+        """Per start, the attempt's number, or None when the task is no longer the worker's."""
+        found = await self._db.fetchall(SQL["start_many"], (codec.encode(starts),))
+        attempts: dict[str, int] = dict(found)
+        return [attempts.get(s.id) for s in starts]
+
+    async def complete(self, completions: list[Complete]) -> list[bool]:
+        """Per completion, whether the task was still the worker's (so was recorded)."""
+        found = await self._db.fetchall(SQL["complete_many"], (codec.encode(completions),))
+        done = {task_id for (task_id,) in found}
+        return [c.id in done for c in completions]
+
+
+def _pairs(waiting: Waiting) -> list[tuple[Any, asyncio.Future[Any]]]:
+    return list(zip(waiting.items, waiting.futures, strict=True))
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"write failed: {one_line(exc)}")
