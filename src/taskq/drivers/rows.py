@@ -3,7 +3,7 @@ one way to build the Task an enqueue stored, counts, claims and list filters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taskq import codec
@@ -71,6 +71,37 @@ def claimed(rows: Iterable[Sequence[Any]]) -> Claimed:
         started=[t for t in tasks if t.status is Status.RUNNING],
         prefetched=[t for t in tasks if t.status is not Status.RUNNING],
     )
+
+
+def claim_statement(
+    claims: Mapping[str, str],
+    *,
+    worker_id: str,
+    n: int,
+    queues: Sequence[str] | None,
+    lease_s: float,
+    now: float,
+    start: int,
+    queue_list: Callable[[list[str]], Any] = list,
+) -> tuple[str, dict[str, Any]]:
+    """The claim statement to run and its parameters, alike for every SQL driver.
+
+    ``claims`` holds a driver's claim statement for each way of choosing ready tasks: of
+    any queue, of one queue (its own index hands rows over in claim order), of several
+    (passed as ``queue_list`` makes them: a list, or JSON text).
+    """
+    args: dict[str, Any] = {
+        "worker": worker_id,
+        "lease": now + lease_s,
+        "now": now,
+        "n": n,
+        "start": max(0, min(start, n)),
+    }
+    if not queues:
+        return claims["ready_any_queue"], args
+    if len(queues) == 1:
+        return claims["ready_in_queue"], {**args, "queue": queues[0]}
+    return claims["ready_in_queues"], {**args, "queues": queue_list(list(queues))}
 
 
 def counts(rows: Iterable[Sequence[Any]]) -> dict[Status, int]:

@@ -240,19 +240,15 @@ class PostgresDriver:
     ) -> Claimed:
         if n < 1:
             return Claimed([], [])
-        args: dict[str, Any] = {
-            "worker": worker_id,
-            "lease": now + lease_s,
-            "now": now,
-            "n": n,
-            "start": max(0, min(start, n)),
-        }
-        if not queues:
-            query = CLAIM["ready_any_queue"]
-        elif len(queues) == 1:
-            query, args["queue"] = CLAIM["ready_in_queue"], queues[0]
-        else:
-            query, args["queues"] = CLAIM["ready_in_queues"], list(queues)
+        query, args = rows.claim_statement(
+            CLAIM,
+            worker_id=worker_id,
+            n=n,
+            queues=queues,
+            lease_s=lease_s,
+            now=now,
+            start=start,
+        )
         return rows.claimed(await self._db.fetchall(query, args))
 
     async def start(

@@ -255,20 +255,17 @@ class SqliteDriver:
     ) -> Claimed:
         if n < 1:
             return Claimed([], [])
-        params: dict[str, Any] = {
-            "worker": worker_id,
-            "lease": now + lease_s,
-            "now": now,
-            "n": n,
-            "start": max(0, min(start, n)),
-        }
-        if not queues:
-            query = CLAIM["ready_any_queue"]
-        elif len(queues) == 1:  # its own index hands rows over in claim order
-            query, params["queue"] = CLAIM["ready_in_queue"], queues[0]
-        else:
-            query, params["queues"] = CLAIM["ready_in_queues"], codec.encode(list(queues))
-        return rows.claimed(await self._bookkeeping(lambda c: c.execute(query, params).fetchall()))
+        query, args = rows.claim_statement(
+            CLAIM,
+            worker_id=worker_id,
+            n=n,
+            queues=queues,
+            lease_s=lease_s,
+            now=now,
+            start=start,
+            queue_list=codec.encode,
+        )
+        return rows.claimed(await self._bookkeeping(lambda c: c.execute(query, args).fetchall()))
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
