@@ -235,7 +235,9 @@ def test_sigterm_keeps_the_lease_of_a_task_that_finishes_within_the_grace_period
     procs: Processes, tmp_path: Path, database_url: str
 ) -> None:
     """A task finishing in the grace period must not be taken over by another worker."""
-    lease_s, grace_s = 1.0, 10.0
+    # beats every lease_s/3: a 2 s lease leaves room for a loaded 2-core machine, while a
+    # worker that stopped renewing at SIGTERM would still lose the task within the 6 s run
+    lease_s, grace_s = 2.0, 12.0
     runs_log = probe.write_module(tmp_path)
     api, workers = start_cluster(
         procs,
