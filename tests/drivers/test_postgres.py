@@ -149,10 +149,11 @@ async def test_checked_connections_survive_a_restart_unnoticed(pg_url: str) -> N
 
 
 async def test_out_of_range_numbers_are_invalid_not_unavailable(pg_url: str) -> None:
+    """Queue.enqueue validates (naming the field, alike on every store); a task given to the
+    driver unvalidated is still refused as invalid, never as the store being down."""
     async with opened(pg_url) as driver:
-        with pytest.raises(InvalidTask) as caught:
+        with pytest.raises(InvalidTask, match="PostgreSQL cannot store this task"):
             await driver.enqueue([NewTask(action="x", priority=2**40)], now=time.time())
-        assert caught.value.field == "priority"
         tasks = await driver.list_tasks(before_seq=2**70)
         assert tasks == []
 

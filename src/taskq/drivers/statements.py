@@ -23,7 +23,7 @@ def parse(text: str) -> dict[str, str]:
         if name in statements:
             raise ValueError(f"statement {name!r} is defined twice")
         lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
-        statements[name] = "\n".join(lines).strip() + "\n"
+        statements[name] = "\n".join(lines).strip()
     return statements
 
 

@@ -19,6 +19,7 @@ from yoyo import get_backend, read_migrations
 
 from taskq.drivers import display_url, is_memory_url, is_postgres_url, sqlite_path
 from taskq.drivers.sqlite import use_wal
+from taskq.drivers.statements import load
 from taskq.errors import SchemaMismatch, StoreUnavailable
 
 HERE = Path(__file__).parent
@@ -70,13 +71,14 @@ def _backend(database: str) -> Iterator[Any]:
 @contextlib.contextmanager
 def _exclusive(database: str, backend: Any) -> Iterator[None]:
     if is_postgres_url(database):
+        sql = load("taskq.drivers.postgres")  # here: only a PostgreSQL migration needs psycopg
         cursor = backend.connection.cursor()
-        cursor.execute("SELECT pg_advisory_lock(%s)", (PG_LOCK_KEY,))
+        cursor.execute(sql["migration_lock"], (PG_LOCK_KEY,))
         backend.connection.commit()
         try:
             yield
         finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
+            cursor.execute(sql["migration_unlock"], (PG_LOCK_KEY,))
             backend.connection.commit()
         return
     lock_path = Path(f"{sqlite_path(database)}.migrate.lock")

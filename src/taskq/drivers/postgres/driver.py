@@ -34,8 +34,8 @@ from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
-from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
-from taskq.task import INT32_MAX, INT32_MIN, AttemptError, Claimed, NewTask, Status, Task
+from taskq.errors import SchemaMismatch, StoreUnavailable
+from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 SQL = load("taskq.drivers.postgres")
 T_COLUMNS = ", ".join(f"t.{column.strip()}" for column in COLUMNS.split(","))
@@ -49,16 +49,6 @@ CLAIM = {
 MAX_SEQ = 2**63 - 1
 # An enqueue of at least this many tasks is a batch already: it skips the group commit.
 GROUP_COMMIT_MAX_TASKS = 64
-
-
-def _check_task(task: NewTask) -> None:
-    if as_uuid(task.id) != task.id:
-        raise InvalidTask("id must be a UUID in its canonical form", field="id")
-    # PostgreSQL's integer is 32 bits; SQLite would take 64.
-    if not INT32_MIN <= task.priority <= INT32_MAX:
-        raise InvalidTask("priority must fit in 32 bits", field="priority")
-    if task.max_attempts is not None and not 1 <= task.max_attempts <= INT32_MAX:
-        raise InvalidTask("max_attempts must fit in 32 bits", field="max_attempts")
 
 
 class PostgresDriver:
@@ -132,8 +122,6 @@ class PostgresDriver:
     # producers
 
     async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
-        for t in tasks:
-            _check_task(t)
         batch = [
             Row(
                 id=t.id,

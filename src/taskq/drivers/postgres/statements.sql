@@ -224,3 +224,10 @@ SELECT status, count(*) FROM taskq_tasks GROUP BY status
 
 -- name: ping
 SELECT 1 FROM taskq_tasks LIMIT 0
+
+-- name: migration_lock
+-- Serialises concurrent `taskq migrate` runs; the server drops it if its holder dies.
+SELECT pg_advisory_lock(%s)
+
+-- name: migration_unlock
+SELECT pg_advisory_unlock(%s)

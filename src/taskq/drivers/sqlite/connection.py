@@ -8,7 +8,10 @@ import sqlite3
 import time
 from typing import Literal
 
+from taskq.drivers.statements import load
+
 Synchronous = Literal["FULL", "NORMAL"]
+SQL = load("taskq.drivers.sqlite")
 # how long a write waits for another process's write lock before it fails
 LOCK_TIMEOUT_S = 10.0
 
@@ -19,8 +22,8 @@ def connect(
     """A connection in autocommit mode (transactions are explicit) with taskq's PRAGMAs."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     use_wal(conn)
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    conn.execute(SQL["set_synchronous"].format(level=synchronous))
+    conn.execute(SQL["set_busy_timeout"].format(ms=int(busy_timeout_ms)))
     return conn
 
 
@@ -50,8 +53,8 @@ def use_wal(conn: sqlite3.Connection) -> None:
     Switching needs the file to itself and fails at once, whatever the busy timeout, while
     another process writes; so only switch when needed, and retry while busy.
     """
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        _retry_while_busy(conn, "PRAGMA journal_mode = WAL", pause_s=0.01, max_pause_s=0.01)
+    if conn.execute(SQL["journal_mode"]).fetchone()[0] != "wal":
+        _retry_while_busy(conn, SQL["use_wal"], pause_s=0.01, max_pause_s=0.01)
 
 
 class LockBusy(Exception):
@@ -68,10 +71,10 @@ def begin_immediate(conn: sqlite3.Connection, *, wait: bool = True) -> None:
     The writer connection has no busy timeout; this retries after 0.1 ms, doubling to 2 ms.
     """
     if wait:
-        _retry_while_busy(conn, "BEGIN IMMEDIATE", pause_s=0.0001, max_pause_s=0.002)
+        _retry_while_busy(conn, SQL["begin"], pause_s=0.0001, max_pause_s=0.002)
         return
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(SQL["begin"])
     except sqlite3.OperationalError as exc:
         if is_busy(exc):
             raise LockBusy from exc

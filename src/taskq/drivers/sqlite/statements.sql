@@ -175,3 +175,39 @@ SELECT status, count(*) FROM tasks GROUP BY status
 
 -- name: ping
 SELECT 1 FROM tasks LIMIT 0
+
+-- The connection and its transactions (connection.py, writer.py).
+
+-- name: journal_mode
+PRAGMA journal_mode
+
+-- name: use_wal
+PRAGMA journal_mode = WAL
+
+-- name: set_synchronous
+-- {level}: FULL or NORMAL (checked by Settings); a PRAGMA takes no parameters.
+PRAGMA synchronous = {level}
+
+-- name: set_busy_timeout
+PRAGMA busy_timeout = {ms}
+
+-- name: begin
+-- Take the write lock at the start, not at the first write: the transaction then never
+-- fails half-way for want of it.
+BEGIN IMMEDIATE
+
+-- name: commit
+COMMIT
+
+-- name: rollback
+ROLLBACK
+
+-- name: savepoint
+-- One write of a round, apart from the others: its failure undoes only itself.
+SAVEPOINT op
+
+-- name: rollback_to_savepoint
+ROLLBACK TO op
+
+-- name: release_savepoint
+RELEASE op

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from taskq.drivers.coalescer import Coalescer, Round, Waiting
 from taskq.drivers.sqlite.connection import (
+    SQL,
     LockBusy,
     Synchronous,
     begin_immediate,
@@ -118,28 +119,28 @@ def _transaction(
     without ``wait``, raise LockBusy rather than wait for another process's lock.
     """
     if synchronous is not None:
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute(SQL["set_synchronous"].format(level=synchronous))
     outcomes: list[Any] = []
     isolate = len(ops) > 1  # a lone op needs no savepoint: its transaction is its own
     begin_immediate(conn, wait=wait)
     try:
         for op in ops:
             if isolate:
-                conn.execute("SAVEPOINT op")
+                conn.execute(SQL["savepoint"])
             try:
                 outcomes.append(op(conn))
             except Exception as exc:
                 if is_disk_error(exc):  # not this op's fault; SQLite may have rolled back all
                     raise
                 if isolate:
-                    conn.execute("ROLLBACK TO op")
+                    conn.execute(SQL["rollback_to_savepoint"])
                 outcomes.append(_Failed(exc))
             if isolate:
-                conn.execute("RELEASE op")
-        conn.execute("COMMIT")
+                conn.execute(SQL["release_savepoint"])
+        conn.execute(SQL["commit"])
     except BaseException:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            conn.execute(SQL["rollback"])
         raise
     return outcomes
 
