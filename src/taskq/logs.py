@@ -1,25 +1,68 @@
-"""Log output for the taskq processes: human text or one JSON object per line."""
+"""Log output for the taskq processes: human text or one JSON object per line.
+
+A line about a task carries its fields (``task_id``, ``action``, ``queue``, ``attempt``):
+keys in JSON, ``name=value`` pairs at the end of a text line. A failed attempt's traceback
+(``traceback``) is logged once, by the worker, under the line that says it failed.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 from taskq import codec
+
+if TYPE_CHECKING:
+    from taskq.task import Task
+
+TASK_FIELDS = ("task_id", "action", "queue", "attempt")
+
+
+def task_fields(task: Task, **more: Any) -> dict[str, Any]:
+    """The ``extra`` of a log call about ``task`` (``more``: e.g. a ``traceback``)."""
+    return {
+        "task_id": task.id,
+        "action": task.action,
+        "queue": task.queue,
+        "attempt": task.attempts,
+        **more,
+    }
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message task_id=… action=… queue=… attempt=…``, then the
+    traceback of a failed attempt, if any, on the lines below."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [
+            f"{name}={getattr(record, name)}" for name in TASK_FIELDS if hasattr(record, name)
+        ]
+        if fields:
+            line = f"{line} {' '.join(fields)}"
+        trace = getattr(record, "traceback", None)
+        return f"{line}\n{trace.rstrip()}" if trace else line
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object a line, for log shippers."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in (*TASK_FIELDS, "traceback"):
+            if getattr(record, name, None) is not None:
+                entry[name] = getattr(record, name)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return codec.encode(entry)
@@ -31,7 +74,7 @@ def configure_logging(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

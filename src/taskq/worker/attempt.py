@@ -16,6 +16,7 @@ from typing import Any
 
 from taskq import actions as handlers
 from taskq.actions import Action
+from taskq.logs import task_fields
 from taskq.task import Task
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ class Attempts:
                 # Its thread still runs it: re-queueing would let another worker run it at
                 # the same time. It stays ours until this process is gone and the lease
                 # lapses (or a restart here finds this pid dead).
-                log.warning("task %s left running: lease recovery will hand it on", task.id)
+                log.warning(
+                    "task %s left running: lease recovery will hand it on",
+                    task.id,
+                    extra=task_fields(task),
+                )
             raise
         finally:
             del self.running[task.id]
@@ -134,6 +139,7 @@ class Attempts:
             "task %s: handler still running %gs after it was told to stop; abandoning it",
             attempt.task.id,
             self.cancel_grace_s,
+            extra=task_fields(attempt.task),
         )
         self._stuck.add(attempt.future)
         attempt.future.add_done_callback(self._stuck.discard)

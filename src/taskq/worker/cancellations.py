@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from taskq.drivers.base import Driver
 from taskq.errors import StoreUnavailable
+from taskq.logs import task_fields
 from taskq.worker.attempt import CANCELLED, Attempt
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,11 @@ class Cancellations:
             return
         for task_id in requested:
             if attempt := self.running.get(task_id):
-                log.info("task %s cancelled while running: stopping it", task_id)
+                log.info(
+                    "task %s cancelled while running: stopping it",
+                    task_id,
+                    extra=task_fields(attempt.task),
+                )
                 attempt.request_stop(CANCELLED)
 
     async def watch(self) -> None:

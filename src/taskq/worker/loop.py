@@ -21,6 +21,7 @@ from typing import Any
 from taskq.actions import Actions, Fail, Retry
 from taskq.config import Settings
 from taskq.errors import StoreUnavailable
+from taskq.logs import task_fields
 from taskq.queue import Queue
 from taskq.task import Status, Task
 from taskq.worker.attempt import Attempts, AttemptStopped
@@ -227,7 +228,7 @@ class Worker:
         if task is None:
             return
         action = self.actions.resolve(task.action)
-        log.debug("task %s (%s) attempt %d started", task.id, task.action, task.attempts)
+        log.debug("task %s attempt %d started", task.id, task.attempts, extra=task_fields(task))
         try:
             result = await self._attempts.run(
                 task, action, on_interrupted=lambda: outcomes.interrupted(task)

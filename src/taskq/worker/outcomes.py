@@ -22,6 +22,7 @@ from taskq import codec
 from taskq.actions import Action
 from taskq.drivers.base import Driver
 from taskq.errors import StoreUnavailable
+from taskq.logs import task_fields
 from taskq.task import AttemptError, Status, Task
 from taskq.worker.attempt import CANCELLED, INTERRUPTED, Attempt
 from taskq.worker.retry import RetryDefaults, retry_in_s
@@ -72,7 +73,11 @@ class Outcomes:
             f"start task {claimed.id}",
         )
         if attempt is None:
-            log.info("task %s is no longer ours (cancelled or taken over)", claimed.id)
+            log.info(
+                "task %s is no longer ours (cancelled or taken over)",
+                claimed.id,
+                extra=task_fields(claimed),
+            )
             self.held.discard(claimed.id)
             return None
         return msgspec.structs.replace(
@@ -95,7 +100,7 @@ class Outcomes:
             lambda: self.driver.complete(task.id, self.worker_id, result_json, now=time.time()),
             task,
         )
-        log.debug("task %s completed", task.id)
+        log.debug("task %s completed", task.id, extra=task_fields(task))
 
     async def attempt_failed(
         self, task: Task, action: Action, error: AttemptError, outcome: BaseException
@@ -105,12 +110,13 @@ class Outcomes:
         if delay_s is None:
             await self.fail(task, error)
             return
-        log.info(
+        log.warning(
             "task %s attempt %d failed, retry in %.1fs: %s",
             task.id,
             task.attempts,
             delay_s,
             error.error,
+            extra=task_fields(task, traceback=error.traceback),
         )
         run_at = time.time() + delay_s
         await self._record(
@@ -128,7 +134,13 @@ class Outcomes:
     async def fail(self, task: Task, error: AttemptError) -> None:
         """Dead-letter ``task``."""
         attempts = "1 attempt" if task.attempts == 1 else f"{task.attempts} attempts"
-        log.info("task %s failed after %s: %s", task.id, attempts, error.error)
+        log.warning(
+            "task %s failed after %s: %s",
+            task.id,
+            attempts,
+            error.error,
+            extra=task_fields(task, traceback=error.traceback),
+        )
         await self._record(
             lambda: self.driver.fail(task.id, self.worker_id, error, now=time.time()), task
         )
@@ -154,7 +166,11 @@ class Outcomes:
         try:
             recorded = await self.persist(write, f"record the outcome of task {task.id}")
             if recorded is False:
-                log.warning("task %s: outcome dropped, the task is no longer ours", task.id)
+                log.warning(
+                    "task %s: outcome dropped, the task is no longer ours",
+                    task.id,
+                    extra=task_fields(task),
+                )
         finally:
             self.held.discard(task.id)
 
