@@ -18,6 +18,13 @@ from taskq import codec, drivers, migrations
 from taskq.config import Settings
 from taskq.drivers.base import Driver
 from taskq.errors import InvalidTask, TaskConflict, TaskNotFound
+from taskq.filters import (
+    DEFAULT_BULK_LIMIT,
+    EVERY_TASK,
+    MAX_BULK_LIMIT,
+    BulkResult,
+    TaskFilter,
+)
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
 
 
@@ -165,16 +172,65 @@ class Queue:
 
     async def list_tasks(
         self,
+        task_filter: TaskFilter = EVERY_TASK,
         *,
-        status: Status | None = None,
-        action: str | None = None,
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[Task]:
-        """Tasks newest first; pass the last task's ``seq`` as ``before_seq`` for the next page."""
-        return await self.driver.list_tasks(
-            status=status, action=action, limit=limit, before_seq=before_seq
-        )
+        """The tasks ``task_filter`` matches, newest first; pass the last task's ``seq`` as
+        ``before_seq`` for the next page. InvalidTask names a bad filter field."""
+        task_filter.check()
+        return await self.driver.list_tasks(task_filter, limit=limit, before_seq=before_seq)
+
+    async def delete(self, task_id: str) -> Task:
+        """Delete a finished task; returns it as it was.
+
+        Raises TaskNotFound, or TaskConflict for a task still queued or running.
+        """
+        deleted, task = await self.driver.delete(task_id)
+        if task is None:
+            raise TaskNotFound(f"task {task_id} not found")
+        if not deleted:
+            raise TaskConflict(
+                f"task {task_id} is {task.status}: only a finished task can be deleted"
+                " (cancel it first)"
+            )
+        return task
+
+    async def retry_matching(
+        self, task_filter: TaskFilter, *, limit: int = DEFAULT_BULK_LIMIT, all_tasks: bool = False
+    ) -> BulkResult:
+        """Queue up to ``limit`` of the failed or cancelled tasks ``task_filter`` matches
+        again, as ``retry`` does one. The empty filter needs ``all_tasks``."""
+        self._check_bulk(task_filter, limit, all_tasks)
+        return await self.driver.retry_matching(task_filter, limit=limit, now=time.time())
+
+    async def cancel_matching(
+        self, task_filter: TaskFilter, *, limit: int = DEFAULT_BULK_LIMIT, all_tasks: bool = False
+    ) -> BulkResult:
+        """Cancel up to ``limit`` of the queued tasks ``task_filter`` matches, and ask the
+        running ones to stop, as ``cancel`` does one. The empty filter needs ``all_tasks``."""
+        self._check_bulk(task_filter, limit, all_tasks)
+        return await self.driver.cancel_matching(task_filter, limit=limit, now=time.time())
+
+    async def delete_matching(
+        self, task_filter: TaskFilter, *, limit: int = DEFAULT_BULK_LIMIT, all_tasks: bool = False
+    ) -> BulkResult:
+        """Delete up to ``limit`` of the finished tasks ``task_filter`` matches. The empty
+        filter needs ``all_tasks``."""
+        self._check_bulk(task_filter, limit, all_tasks)
+        return await self.driver.delete_matching(task_filter, limit=limit)
+
+    @staticmethod
+    def _check_bulk(task_filter: TaskFilter, limit: int, all_tasks: bool) -> None:
+        # a forgotten filter must not reach every task: that takes saying so
+        if task_filter.is_empty and not all_tasks:
+            raise InvalidTask("give a filter, or all to act on every task", field="filter")
+        if all_tasks and not task_filter.is_empty:
+            raise InvalidTask("give a filter or all, not both", field="all")
+        task_filter.check()
+        if not 1 <= limit <= MAX_BULK_LIMIT:
+            raise InvalidTask(f"limit must be between 1 and {MAX_BULK_LIMIT}", field="limit")
 
     async def counts(self) -> dict[Status, int]:
         return await self.driver.counts()

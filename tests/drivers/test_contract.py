@@ -16,6 +16,7 @@ from tests.support.wakeups import drain_wakeups, waits_out, wakes
 
 from taskq.drivers.base import Driver
 from taskq.errors import SchemaMismatch
+from taskq.filters import TaskFilter
 from taskq.queue import Queue
 from taskq.task import AttemptError, NewTask, Status, Task
 
@@ -300,11 +301,11 @@ async def test_list_is_newest_first_with_filters_and_pages(driver: Driver) -> No
     tasks = await driver.enqueue([new("a"), new("b"), new("a"), new("a")], now=time.time())
     listed = await driver.list_tasks(limit=10)
     assert [t.id for t in listed] == [t.id for t in reversed(tasks)]
-    only_a = await driver.list_tasks(action="a", limit=2)
+    only_a = await driver.list_tasks(TaskFilter(actions=("a",)), limit=2)
     assert [t.id for t in only_a] == [tasks[3].id, tasks[2].id]
-    rest = await driver.list_tasks(action="a", limit=2, before_seq=only_a[-1].seq)
+    rest = await driver.list_tasks(TaskFilter(actions=("a",)), limit=2, before_seq=only_a[-1].seq)
     assert [t.id for t in rest] == [tasks[0].id]
-    assert await driver.list_tasks(status=Status.COMPLETED) == []
+    assert await driver.list_tasks(TaskFilter(statuses=(Status.COMPLETED,))) == []
 
 
 async def test_counts_include_every_status(driver: Driver) -> None:

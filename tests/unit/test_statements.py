@@ -11,8 +11,9 @@ import pytest
 from taskq.drivers.statements import load, parse
 
 SRC = Path(__file__).parents[2] / "src" / "taskq"
+# "DELETE FROM", not "DELETE": that is also an HTTP method the API routes
 SQL_START = re.compile(
-    r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE"
+    r"\s*(SELECT|INSERT|UPDATE|DELETE\s+FROM|WITH|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE"
     r"|CREATE|ALTER|DROP|TRUNCATE|(LISTEN|NOTIFY) taskq)\b"
 )
 

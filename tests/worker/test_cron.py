@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 
+from taskq.filters import TaskFilter
 from taskq.queue import Queue
 from taskq.worker.cron import Cron, tick_key
 
@@ -16,14 +17,16 @@ async def test_a_tick_is_enqueued_once_whoever_enqueues_it(queue: Queue) -> None
     one, other = Cron(queue, schedules), Cron(queue, schedules)
     await asyncio.gather(one.enqueue("report", TICK), other.enqueue("report", TICK))
     await one.enqueue("report", TICK)
-    tasks = await queue.list_tasks(action="report")
+    tasks = await queue.list_tasks(TaskFilter(actions=("report",)))
     assert (
         [t.idempotency_key for t in tasks]
         == [tick_key("report", TICK)]
         == ["cron:report:1893499500"]
     )
     await other.enqueue("report", TICK + 300)
-    assert len(await queue.list_tasks(action="report")) == 2, "the next tick is a new task"
+    assert len(await queue.list_tasks(TaskFilter(actions=("report",)))) == 2, (
+        "the next tick is a new task"
+    )
 
 
 async def test_ticks_follow_the_expression(queue: Queue) -> None:

@@ -13,6 +13,7 @@ from tests.support.worker import actions, running
 
 from taskq.actions import Action, demo_actions, is_cancelled
 from taskq.errors import TaskConflict
+from taskq.filters import TaskFilter
 from taskq.queue import Queue
 from taskq.task import Status
 from taskq.worker import Worker
@@ -135,10 +136,10 @@ async def test_a_schedule_enqueues_once_per_tick_across_workers(queue: Queue) ->
     async with running(queue, acts), running(queue, acts):
 
         async def three_ticks() -> bool:
-            return len(await queue.list_tasks(action="tick")) >= 3
+            return len(await queue.list_tasks(TaskFilter(actions=("tick",)))) >= 3
 
         await until(three_ticks, 10, what="3 ticks enqueued", interval_s=0.05)
-    ticks = await queue.list_tasks(action="tick")
+    ticks = await queue.list_tasks(TaskFilter(actions=("tick",)))
     keys = [t.idempotency_key for t in ticks]
     assert len(keys) == len(set(keys)), f"a tick was enqueued twice: {keys}"
     assert all(k and k.startswith("cron:tick:") for k in keys)

@@ -51,7 +51,12 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
         routes=[
             Route("/tasks", routes.submit_task, methods=["POST"]),
             Route("/tasks", routes.list_tasks, methods=["GET"]),
+            # before /tasks/{task_id}/…: "bulk" is no task id
+            Route("/tasks/bulk/retry", routes.bulk_retry, methods=["POST"]),
+            Route("/tasks/bulk/cancel", routes.bulk_cancel, methods=["POST"]),
+            Route("/tasks/bulk/delete", routes.bulk_delete, methods=["POST"]),
             Route("/tasks/{task_id}", routes.get_task, methods=["GET"]),
+            Route("/tasks/{task_id}", routes.delete_task, methods=["DELETE"]),
             Route("/tasks/{task_id}/cancel", routes.cancel_task, methods=["POST"]),
             Route("/tasks/{task_id}/retry", routes.retry_task, methods=["POST"]),
             Route("/healthz", routes.healthz, methods=["GET"]),

@@ -23,12 +23,16 @@ from taskq.api.wire import (
     MAX_IDEMPOTENCY_KEY,
     MAX_LIMIT,
     Accepted,
+    BulkOut,
+    BulkRequest,
+    Deleted,
     Error,
     Health,
     Submission,
     TaskOut,
     TaskPage,
 )
+from taskq.filters import MAX_ERROR_SEARCH
 from taskq.task import Status
 
 Answer = tuple[type[Any] | None, str]  # the body's type (None: no JSON body), what it means
@@ -51,6 +55,32 @@ _LOCATION = {"Location": {"description": "the task's URL", "schema": {"type": "s
 _UNAVAILABLE: dict[int, Answer] = {503: (Error, "The store is unavailable")}
 _NOT_FOUND: dict[int, Answer] = {404: (Error, "No such task")}
 _CROSS_SITE: dict[int, Answer] = {403: (Error, "A browser's request from another site")}
+
+_STATUSES = [s.value for s in Status]
+
+
+def _bulk(summary: str, what: str) -> Operation:
+    return Operation(
+        summary,
+        description=f"{what} At most `limit` tasks (newest first) in one write; `more` "
+        "tells whether others are left: call again. An empty filter is refused unless the "
+        'body says `"all": true`.',
+        body=BulkRequest,
+        responses={
+            200: (BulkOut, "What it did"),
+            400: (Error, "Invalid JSON, or not an object"),
+            408: (Error, "The body did not arrive in time"),
+            413: (Error, "Body over the size limit"),
+            422: (
+                Error,
+                "A field has the wrong type or value, or neither a filter nor `all` was given "
+                "(named in `field`)",
+            ),
+            **_CROSS_SITE,
+            **_UNAVAILABLE,
+        },
+    )
+
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/tasks"): Operation(
@@ -85,9 +115,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             {
                 "name": "status",
                 "in": "query",
-                "schema": {"type": "string", "enum": [s.value for s in Status]},
+                "description": "any of these statuses (repeat the parameter)",
+                "schema": {"type": "array", "items": {"type": "string", "enum": _STATUSES}},
+                "explode": True,
             },
-            {"name": "action", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "queue",
+                "in": "query",
+                "description": "any of these queues (repeat the parameter)",
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "explode": True,
+            },
+            {
+                "name": "action",
+                "in": "query",
+                "description": "any of these actions (repeat the parameter)",
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "explode": True,
+            },
+            {
+                "name": "created_after",
+                "in": "query",
+                "description": "created at or after: ISO 8601 (no offset: UTC) or epoch seconds",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "created_before",
+                "in": "query",
+                "description": "created before: ISO 8601 (no offset: UTC) or epoch seconds",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "q",
+                "in": "query",
+                "description": "text the task's `error` contains (ASCII case ignored)",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ERROR_SEARCH},
+            },
             {
                 "name": "limit",
                 "in": "query",
@@ -107,7 +170,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ],
         responses={
             200: (TaskPage, "One page of tasks"),
-            400: (Error, "Unknown status or bad limit/cursor"),
+            400: (Error, "A bad filter value, limit or cursor (named in `field`)"),
             **_UNAVAILABLE,
         },
     ),
@@ -142,6 +205,33 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             **_UNAVAILABLE,
         },
         headers={202: _LOCATION},
+    ),
+    ("DELETE", "/tasks/{task_id}"): Operation(
+        "Delete a finished task",
+        description="Only a completed, failed or cancelled task; cancel a queued or running "
+        "one first.",
+        parameters=[_TASK_ID],
+        responses={
+            200: (Deleted, "Deleted"),
+            409: (Error, "The task is queued or running"),
+            **_CROSS_SITE,
+            **_NOT_FOUND,
+            **_UNAVAILABLE,
+        },
+    ),
+    ("POST", "/tasks/bulk/retry"): _bulk(
+        "Retry the failed and cancelled tasks a filter matches",
+        "Each is queued again with a fresh attempt budget, as `POST /tasks/{task_id}/retry` "
+        "does one.",
+    ),
+    ("POST", "/tasks/bulk/cancel"): _bulk(
+        "Cancel the queued and running tasks a filter matches",
+        "Queued ones are cancelled at once; running ones are asked to stop (counted once: a "
+        "task already asked is not changed again).",
+    ),
+    ("POST", "/tasks/bulk/delete"): _bulk(
+        "Delete the finished tasks a filter matches",
+        "Completed, failed and cancelled tasks only.",
     ),
     ("GET", "/healthz"): Operation("Liveness", responses={200: (Health, "The process runs")}),
     ("GET", "/readyz"): Operation(

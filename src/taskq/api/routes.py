@@ -8,9 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from taskq.api.body import read_body
+from taskq.api.filters import BulkQuery, parse_bulk, parse_list_query
 from taskq.api.responses import json_response
-from taskq.api.schema import parse_list_query, parse_submission, task_out
-from taskq.api.wire import Accepted, Health, TaskPage
+from taskq.api.schema import parse_submission, task_out
+from taskq.api.wire import Accepted, BulkOut, Deleted, Health, TaskPage
 from taskq.errors import StoreUnavailable, TaskNotFound
 from taskq.queue import Queue
 
@@ -45,7 +46,7 @@ async def list_tasks(request: Request) -> Response:
     """GET /tasks: newest first, filtered, one page."""
     query = parse_list_query(request.query_params)
     tasks = await _queue(request).list_tasks(
-        status=query.status, action=query.action, limit=query.limit, before_seq=query.before_seq
+        query.task_filter, limit=query.limit, before_seq=query.before_seq
     )
     next_cursor = str(tasks[-1].seq) if len(tasks) == query.limit else None
     return json_response(TaskPage([task_out(t) for t in tasks], len(tasks), next_cursor))
@@ -70,6 +71,44 @@ async def retry_task(request: Request) -> Response:
     """POST /tasks/{id}/retry: queue a failed or cancelled task again (202)."""
     task = await _queue(request).retry(request.path_params["task_id"])
     return json_response(Accepted(task.id, task.status), 202, {"Location": f"/tasks/{task.id}"})
+
+
+async def delete_task(request: Request) -> Response:
+    """DELETE /tasks/{id}: delete a finished task (200); 409 for a queued or running one."""
+    task = await _queue(request).delete(request.path_params["task_id"])
+    return json_response(Deleted(task.id, deleted=True))
+
+
+async def _bulk_query(request: Request) -> BulkQuery:
+    settings = request.app.state.settings
+    return parse_bulk(await read_body(request, settings.max_body_bytes, settings.body_timeout_s))
+
+
+async def bulk_retry(request: Request) -> Response:
+    """POST /tasks/bulk/retry: queue the filter's failed and cancelled tasks again."""
+    query = await _bulk_query(request)
+    done = await _queue(request).retry_matching(
+        query.task_filter, limit=query.limit, all_tasks=query.all_tasks
+    )
+    return json_response(BulkOut(done.changed, done.more))
+
+
+async def bulk_cancel(request: Request) -> Response:
+    """POST /tasks/bulk/cancel: cancel the filter's queued tasks, stop its running ones."""
+    query = await _bulk_query(request)
+    done = await _queue(request).cancel_matching(
+        query.task_filter, limit=query.limit, all_tasks=query.all_tasks
+    )
+    return json_response(BulkOut(done.changed, done.more))
+
+
+async def bulk_delete(request: Request) -> Response:
+    """POST /tasks/bulk/delete: delete the filter's finished tasks."""
+    query = await _bulk_query(request)
+    done = await _queue(request).delete_matching(
+        query.task_filter, limit=query.limit, all_tasks=query.all_tasks
+    )
+    return json_response(BulkOut(done.changed, done.more))
 
 
 async def healthz(_: Request) -> Response:

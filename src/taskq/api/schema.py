@@ -16,11 +16,9 @@ import msgspec
 from taskq import codec
 from taskq.api.errors import BadRequest
 from taskq.api.wire import (
-    DEFAULT_LIMIT,
     MAX_DELAY_S,
     MAX_DEPTH,
     MAX_IDEMPOTENCY_KEY,
-    MAX_LIMIT,
     AttemptErrorOut,
     Submission,
     TaskOut,
@@ -35,7 +33,6 @@ from taskq.task import (
     MAX_TIMEOUT_S,
     MIN_TIME,
     NewTask,
-    Status,
     Task,
 )
 
@@ -175,11 +172,19 @@ def _run_at(submission: Submission) -> float | None:
 
 
 def _epoch(text: str) -> float:
+    moment = epoch(text)
+    if moment is None:
+        raise InvalidTask(_RUN_AT, field="run_at")
+    return moment
+
+
+def epoch(text: str) -> float | None:
+    """An ISO 8601 time (UTC when it has no offset) as epoch seconds; None if not one."""
     try:
         moment = datetime.fromisoformat(text)
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     except (ValueError, OverflowError, OSError):  # not a date; or year 1 with an offset
-        raise InvalidTask(_RUN_AT, field="run_at") from None
+        return None
 
 
 _EARLIEST, _LATEST = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"
@@ -222,42 +227,10 @@ def task_out(task: Task) -> TaskOut:
     )
 
 
-class ListQuery(msgspec.Struct, frozen=True):
-    status: Status | None
-    action: str | None
-    limit: int
-    before_seq: int | None
-
-
-MAX_CURSOR = 2**63 - 1  # a store's sequence is a signed 64-bit integer
-
-
-def parse_list_query(params: Any) -> ListQuery:
-    """Filters of GET /tasks from its query string."""
-    status_text = params.get("status")
-    status = None
-    if status_text:
-        try:
-            status = Status(status_text)
-        except ValueError:
-            valid = ", ".join(s.value for s in Status)
-            raise BadRequest(f"unknown status {status_text!r}: use one of {valid}") from None
-    limit = _query_int(params, "limit", DEFAULT_LIMIT)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
-    cursor = params.get("cursor")
-    before_seq = None
-    if cursor:
-        before_seq = _query_int(params, "cursor", 0)
-        if not 1 <= before_seq <= MAX_CURSOR:
-            raise BadRequest("cursor is not valid", field="cursor")
-    return ListQuery(status, params.get("action") or None, limit, before_seq)
-
-
 _DIGITS = re.compile(r"-?[0-9]{1,20}")
 
 
-def _query_int(params: Any, name: str, default: int) -> int:
+def query_int(params: Any, name: str, default: int) -> int:
     """An integer parameter in plain ASCII digits: ``int()`` alone would also take ``5_0``,
     Arabic-Indic digits or spaces."""
     text = params.get(name)

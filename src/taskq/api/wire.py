@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from taskq.filters import DEFAULT_BULK_LIMIT, MAX_BULK_LIMIT, MAX_ERROR_SEARCH
 from taskq.task import (
     INT32_MAX,
     INT32_MIN,
@@ -100,6 +101,56 @@ class TaskPage(msgspec.Struct, gc=False):
     next_cursor: Annotated[
         str | None, Meta(description="pass as `cursor` for the next page; null on the last")
     ]
+
+
+Moment = Annotated[
+    str | float, Meta(description="ISO 8601 (no offset: UTC) or epoch seconds, 1970 to 9999")
+]
+
+
+class FilterIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which tasks a bulk action is about: the parameters of ``GET /tasks``, as JSON. Every
+    field given must hold; a list matches any of its values."""
+
+    status: list[Status] = msgspec.field(default_factory=list)
+    queue: list[str] = msgspec.field(default_factory=list)
+    action: list[str] = msgspec.field(default_factory=list)
+    created_after: Annotated[Moment, Meta(description="created at or after")] | None = None
+    created_before: Annotated[Moment, Meta(description="created before")] | None = None
+    q: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_ERROR_SEARCH,
+                description="text the task's `error` contains (ASCII case ignored)",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class BulkRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /tasks/bulk/{retry,cancel,delete}``: a filter (or ``all``, to act on every
+    task) and how many tasks this call may change at most."""
+
+    filter: FilterIn | None = None
+    all: Annotated[bool, Meta(description="act on every task; only without a filter")] = False
+    limit: Annotated[int, Meta(ge=1, le=MAX_BULK_LIMIT)] = DEFAULT_BULK_LIMIT
+
+
+class BulkOut(msgspec.Struct, gc=False):
+    """What a bulk action did."""
+
+    changed: Annotated[int, Meta(description="tasks this call changed (at most `limit`)")]
+    more: Annotated[bool, Meta(description="tasks it applies to are left: call again")]
+
+
+class Deleted(msgspec.Struct, gc=False):
+    """The answer to ``DELETE /tasks/{id}``."""
+
+    id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+    deleted: bool
 
 
 class Error(msgspec.Struct, omit_defaults=True):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 
@@ -51,6 +52,27 @@ class Driver(Protocol):
         Returns whether it was re-queued, and the task as it now is (None if unknown).
         """
 
+    async def delete(self, task_id: str) -> tuple[bool, Task | None]:
+        """Delete a finished (completed, failed or cancelled) task, atomically: a queued or
+        running one stays. Returns whether it was deleted, and the task as it was (None if
+        unknown)."""
+
+    # bulk actions: each one write, on at most ``limit`` of the tasks it applies to among
+    # those ``task_filter`` matches (newest first), telling whether more are left
+
+    async def retry_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        """``requeue`` failed and cancelled tasks; wakes idle workers."""
+
+    async def cancel_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        """``cancel`` queued tasks, and running ones not yet asked to stop."""
+
+    async def delete_matching(self, task_filter: TaskFilter, *, limit: int) -> BulkResult:
+        """Delete finished tasks."""
+
     async def prune(self, *, before: float, limit: int) -> int:
         """Delete up to ``limit`` finished tasks processed before ``before``."""
 
@@ -60,13 +82,12 @@ class Driver(Protocol):
 
     async def list_tasks(
         self,
+        task_filter: TaskFilter = EVERY_TASK,
         *,
-        status: Status | None = None,
-        action: str | None = None,
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[Task]:
-        """Tasks newest first, optionally filtered; ``before_seq`` continues a page."""
+        """The tasks ``task_filter`` matches, newest first; ``before_seq`` continues a page."""
 
     async def counts(self) -> dict[Status, int]:
         """How many tasks are in each status."""

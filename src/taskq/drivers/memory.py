@@ -26,9 +26,12 @@ from taskq.drivers import rows
 from taskq.drivers.rows import LEASE_LOST
 from taskq.drivers.wakeups import wait_for
 from taskq.errors import StoreUnavailable
+from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, claim_order
 
 SCHEME = "memory://"
+_RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
+_CANCELLABLE = frozenset({Status.QUEUED, Status.RUNNING})
 
 
 @dataclass
@@ -160,6 +163,46 @@ class MemoryDriver:
         self._store.wake()
         return True, row.read()
 
+    async def delete(self, task_id: str) -> tuple[bool, Task | None]:
+        row = self._row(task_id)
+        if row is None:
+            return False, None
+        if row.task.status not in TERMINAL:
+            return False, row.read()
+        self._forget(row)
+        return True, row.read()
+
+    def _forget(self, row: _Row) -> None:
+        del self._store.rows[row.task.id]
+        if row.task.idempotency_key is not None:
+            self._store.by_key.pop(row.task.idempotency_key, None)
+
+    async def retry_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        found = self._newest_first(task_filter, _RETRYABLE)
+        for row in found[:limit]:
+            await self.requeue(row.task.id, now=now)  # no await inside: still one step
+        return BulkResult(min(len(found), limit), len(found) > limit)
+
+    async def cancel_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        found = [
+            row
+            for row in self._newest_first(task_filter, _CANCELLABLE)
+            if not row.task.cancel_requested
+        ]
+        for row in found[:limit]:
+            await self.cancel(row.task.id, now=now)  # no await inside: still one step
+        return BulkResult(min(len(found), limit), len(found) > limit)
+
+    async def delete_matching(self, task_filter: TaskFilter, *, limit: int) -> BulkResult:
+        found = self._newest_first(task_filter, TERMINAL)
+        for row in found[:limit]:
+            self._forget(row)
+        return BulkResult(min(len(found), limit), len(found) > limit)
+
     async def prune(self, *, before: float, limit: int) -> int:
         old = [
             row
@@ -167,9 +210,7 @@ class MemoryDriver:
             if row.task.status in TERMINAL and (row.task.processed_at or 0) < before
         ][:limit]
         for row in old:
-            del self._store.rows[row.task.id]
-            if row.task.idempotency_key is not None:
-                self._store.by_key.pop(row.task.idempotency_key, None)
+            self._forget(row)
         return len(old)
 
     # readers
@@ -180,21 +221,29 @@ class MemoryDriver:
 
     async def list_tasks(
         self,
+        task_filter: TaskFilter = EVERY_TASK,
         *,
-        status: Status | None = None,
-        action: str | None = None,
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[Task]:
         found = [
             row
+            for row in self._newest_first(task_filter)
+            if before_seq is None or row.task.seq < before_seq
+        ]
+        return [row.read() for row in found[:limit]]
+
+    def _newest_first(
+        self, task_filter: TaskFilter, applies: frozenset[Status] | None = None
+    ) -> list[_Row]:
+        """The rows ``task_filter`` matches (of a status in ``applies``), newest first."""
+        found = [
+            row
             for row in self._store.rows.values()
-            if (status is None or row.task.status is status)
-            and (action is None or row.task.action == action)
-            and (before_seq is None or row.task.seq < before_seq)
+            if (applies is None or row.task.status in applies) and task_filter.matches(row.task)
         ]
         found.sort(key=lambda row: row.task.seq, reverse=True)
-        return [row.read() for row in found[:limit]]
+        return found
 
     async def counts(self) -> dict[Status, int]:
         return rows.counts(

@@ -1,5 +1,5 @@
 """What every driver does alike with task rows: one column order, one way back to a Task,
-one way to build the Task an enqueue stored, counts, claims and list filters."""
+one way to build the Task an enqueue stored, counts, claims and the conditions of a filter."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taskq import codec
+from taskq.filters import TaskFilter, like_pattern
 from taskq.task import Claimed, NewTask, Status, Task, claim_order
 
 COLUMNS = (
@@ -110,22 +111,38 @@ def counts(rows: Iterable[Sequence[Any]]) -> dict[Status, int]:
     return {s: found.get(s, 0) for s in Status}
 
 
-def list_filters(
+def filter_clause(
     fragments: Mapping[str, str],
+    task_filter: TaskFilter,
     *,
-    status: Status | None,
-    action: str | None,
-    before_seq: int | None,
+    before_seq: int | None = None,
+    value_list: Callable[[list[str]], Any] = list,
 ) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause of a task listing, from a dialect's fragments (one per filter,
-    named ``filter_<name>``), and its parameters."""
-    given: dict[str, Any] = {
-        "status": None if status is None else status.value,
-        "action": action,
-        "before": before_seq,
-    }
+    """The condition selecting ``task_filter``'s tasks (and those before ``before_seq``),
+    from a dialect's fragments (one per condition, named ``filter_<name>``), and its
+    parameters; ``TRUE`` for the empty filter.
+
+    One value of a field is compared with ``=``, which lets the (status, seq) and
+    (action, seq) indexes hand rows over newest first; several go as one list parameter
+    (``value_list`` makes it: a list, or JSON text).
+    """
+    given: dict[str, Any] = {}
+    for name, values in (
+        ("status", [s.value for s in task_filter.statuses]),
+        ("queue", list(task_filter.queues)),
+        ("action", list(task_filter.actions)),
+    ):
+        unique = list(dict.fromkeys(values))
+        if len(unique) == 1:
+            given[name] = unique[0]
+        elif unique:
+            given[f"{name}es" if name == "status" else f"{name}s"] = value_list(unique)
+    given["created_after"] = task_filter.created_after
+    given["created_before"] = task_filter.created_before
+    if task_filter.error_contains is not None:
+        given["error_pattern"] = like_pattern(task_filter.error_contains)
+    given["before"] = before_seq
     given = {name: value for name, value in given.items() if value is not None}
     if not given:
-        return "", {}
-    clause = " AND ".join(fragments[f"filter_{name}"].strip() for name in given)
-    return f"WHERE {clause}", given
+        return "TRUE", {}
+    return " AND ".join(fragments[f"filter_{name}"].strip() for name in given), given

@@ -35,11 +35,13 @@ from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
 from taskq.errors import SchemaMismatch, StoreUnavailable
+from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 SQL = load("taskq.drivers.postgres")
 T_COLUMNS = ", ".join(f"t.{column.strip()}" for column in COLUMNS.split(","))
 GET = SQL["get"].format(columns=COLUMNS)
+DELETE = SQL["delete"].format(columns=COLUMNS)
 GET_BY_KEYS = SQL["get_by_keys"].format(columns=COLUMNS)
 REQUEUE = SQL["requeue"].format(columns=COLUMNS)
 CLAIM = {
@@ -183,6 +185,41 @@ class PostgresDriver:
             return True, row_to_task(row)
         return False, await self.get(key)
 
+    async def delete(self, task_id: str) -> tuple[bool, Task | None]:
+        key = as_uuid(task_id)
+        if key is None:
+            return False, None
+        row = await self._db.fetchone(DELETE, (key,))
+        if row is not None:
+            return True, row_to_task(row)
+        return False, await self.get(key)
+
+    async def retry_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        result = await self._bulk("requeue_matching", "retryable", task_filter, limit, now)
+        if result.changed:
+            self._wakeups.work_available()
+        return result
+
+    async def cancel_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        return await self._bulk("cancel_matching", "cancellable", task_filter, limit, now)
+
+    async def delete_matching(self, task_filter: TaskFilter, *, limit: int) -> BulkResult:
+        return await self._bulk("delete_matching", "deletable", task_filter, limit, None)
+
+    async def _bulk(
+        self, statement: str, applies: str, task_filter: TaskFilter, limit: int, now: float | None
+    ) -> BulkResult:
+        """One bulk statement: how many it changed, and whether more were left."""
+        where, args = rows.filter_clause(SQL, task_filter)
+        query = SQL[statement].format(where=f"{where} AND {SQL[applies]}")
+        row = await self._db.fetchone(query, {**args, "limit": limit, "now": now})
+        assert row is not None  # an aggregate always answers one row
+        return BulkResult(row[0], row[1])
+
     async def prune(self, *, before: float, limit: int) -> int:
         return await self._db.rowcount(SQL["prune"], (before, limit))
 
@@ -197,14 +234,13 @@ class PostgresDriver:
 
     async def list_tasks(
         self,
+        task_filter: TaskFilter = EVERY_TASK,
         *,
-        status: Status | None = None,
-        action: str | None = None,
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[Task]:
         before = None if before_seq is None else min(before_seq, MAX_SEQ)
-        where, args = rows.list_filters(SQL, status=status, action=action, before_seq=before)
+        where, args = rows.filter_clause(SQL, task_filter, before_seq=before)
         query = SQL["list"].format(columns=COLUMNS, where=where)
         return [row_to_task(r) for r in await self._db.fetchall(query, {**args, "limit": limit})]
 

@@ -207,17 +207,101 @@ SELECT DISTINCT worker_id FROM taskq_tasks WHERE worker_id IS NOT NULL
 SELECT {columns} FROM taskq_tasks WHERE id = %s
 
 -- name: list
--- Newest first, with the filters given (the filter_* fragments, joined by AND).
-SELECT {columns} FROM taskq_tasks {where} ORDER BY seq DESC LIMIT %(limit)s
+-- Newest first, with the filter given ({where}: the filter_* fragments joined by AND).
+SELECT {columns} FROM taskq_tasks WHERE {where} ORDER BY seq DESC LIMIT %(limit)s
 
 -- name: filter_status
 status = %(status)s
 
+-- name: filter_statuses
+status = ANY(%(statuses)s::text[])
+
+-- name: filter_queue
+queue = %(queue)s
+
+-- name: filter_queues
+queue = ANY(%(queues)s::text[])
+
 -- name: filter_action
 action = %(action)s
 
+-- name: filter_actions
+action = ANY(%(actions)s::text[])
+
+-- name: filter_created_after
+created_at >= %(created_after)s
+
+-- name: filter_created_before
+created_at < %(created_before)s
+
+-- name: filter_error_pattern
+-- The error search: a pattern whose user-given % and _ are escaped (rows.like_pattern).
+error ILIKE %(error_pattern)s ESCAPE '\'
+
 -- name: filter_before
 seq < %(before)s
+
+-- name: retryable
+-- What each bulk action applies to: failed or cancelled tasks are retried; queued ones
+-- cancelled and running ones (not yet asked) asked to stop; finished ones deleted.
+status IN ('failed', 'cancelled')
+
+-- name: cancellable
+(status = 'queued' OR (status = 'running' AND NOT cancel_requested))
+
+-- name: deletable
+status IN ('completed', 'failed', 'cancelled')
+
+-- name: delete
+-- A finished task, by id; a queued or running one stays.
+DELETE FROM taskq_tasks WHERE id = %s AND status IN ('completed', 'failed', 'cancelled')
+RETURNING {columns}
+
+-- name: requeue_matching
+-- Bulk retry: up to %(limit)s of the filter's failed or cancelled tasks, newest first, as
+-- requeue does one ({where} holds the filter and `retryable`, checked again on each row
+-- as it is updated, in case a concurrent write changed it). One more candidate than the
+-- limit is read to tell whether more are left. Wakes the workers.
+WITH candidates AS MATERIALIZED (
+    SELECT seq FROM taskq_tasks WHERE {where} ORDER BY seq DESC LIMIT %(limit)s + 1),
+changed AS (
+    UPDATE taskq_tasks SET status = 'queued', attempts = 0, run_at = %(now)s, result = NULL,
+        started_at = NULL, processed_at = NULL, cancel_requested = false,
+        worker_id = NULL, lease_expires_at = NULL
+    WHERE seq IN (SELECT seq FROM candidates ORDER BY seq DESC LIMIT %(limit)s) AND {where}
+    RETURNING seq),
+woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed LIMIT 1)
+SELECT (SELECT count(*) FROM changed), (SELECT count(*) > %(limit)s FROM candidates),
+    (SELECT count(*) FROM woken)
+
+-- name: cancel_matching
+-- Bulk cancel: up to %(limit)s of the filter's queued tasks cancelled and running ones
+-- asked to stop, newest first, as cancel does one ({where} holds the filter and
+-- `cancellable`). Every SET reads the row as it was.
+WITH candidates AS MATERIALIZED (
+    SELECT seq FROM taskq_tasks WHERE {where} ORDER BY seq DESC LIMIT %(limit)s + 1),
+changed AS (
+    UPDATE taskq_tasks SET
+        status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+        error = CASE WHEN status = 'queued' THEN 'cancelled' ELSE error END,
+        processed_at = CASE WHEN status = 'queued' THEN %(now)s ELSE processed_at END,
+        worker_id = CASE WHEN status = 'queued' THEN NULL ELSE worker_id END,
+        lease_expires_at = CASE WHEN status = 'queued' THEN NULL ELSE lease_expires_at END,
+        cancel_requested = cancel_requested OR status = 'running'
+    WHERE seq IN (SELECT seq FROM candidates ORDER BY seq DESC LIMIT %(limit)s) AND {where}
+    RETURNING seq)
+SELECT (SELECT count(*) FROM changed), (SELECT count(*) > %(limit)s FROM candidates)
+
+-- name: delete_matching
+-- Bulk delete: up to %(limit)s of the filter's finished tasks, newest first ({where}
+-- holds the filter and `deletable`).
+WITH candidates AS MATERIALIZED (
+    SELECT seq FROM taskq_tasks WHERE {where} ORDER BY seq DESC LIMIT %(limit)s + 1),
+changed AS (
+    DELETE FROM taskq_tasks
+    WHERE seq IN (SELECT seq FROM candidates ORDER BY seq DESC LIMIT %(limit)s) AND {where}
+    RETURNING seq)
+SELECT (SELECT count(*) FROM changed), (SELECT count(*) > %(limit)s FROM candidates)
 
 -- name: counts
 SELECT status, count(*) FROM taskq_tasks GROUP BY status

@@ -36,11 +36,13 @@ from taskq.drivers.sqlite.writer import MergedOp, Writer
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Datagrams
 from taskq.errors import SchemaMismatch, StoreUnavailable
+from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 T = TypeVar("T")
 SQL = load("taskq.drivers.sqlite")
 GET = SQL["get"].format(columns=COLUMNS)
+DELETE = SQL["delete"].format(columns=COLUMNS)
 CLAIM = {
     ready: SQL["claim"].format(ready=SQL[ready].strip(), columns=COLUMNS)
     for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
@@ -189,6 +191,48 @@ class SqliteDriver:
             self._wakeups.work_available()
         return bool(changed), None if row is None else row_to_task(row)
 
+    async def delete(self, task_id: str) -> tuple[bool, Task | None]:
+        def delete(conn: sqlite3.Connection) -> tuple[bool, tuple[Any, ...] | None]:
+            row = conn.execute(DELETE, (task_id,)).fetchone()
+            if row is not None:
+                return True, row
+            return False, conn.execute(GET, (task_id,)).fetchone()
+
+        deleted, row = await self._write(delete)
+        return deleted, None if row is None else row_to_task(row)
+
+    async def retry_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        result = await self._bulk("requeue_matching", "retryable", task_filter, limit, now)
+        if result.changed:
+            self._wakeups.work_available()
+        return result
+
+    async def cancel_matching(
+        self, task_filter: TaskFilter, *, limit: int, now: float
+    ) -> BulkResult:
+        return await self._bulk("cancel_matching", "cancellable", task_filter, limit, now)
+
+    async def delete_matching(self, task_filter: TaskFilter, *, limit: int) -> BulkResult:
+        return await self._bulk("delete_matching", "deletable", task_filter, limit, None)
+
+    async def _bulk(
+        self, statement: str, applies: str, task_filter: TaskFilter, limit: int, now: float | None
+    ) -> BulkResult:
+        """One bulk write and, in its transaction, whether it left tasks it applies to."""
+        where, args = rows.filter_clause(SQL, task_filter, value_list=codec.encode)
+        where = f"{where} AND {SQL[applies]}"
+        write = SQL[statement].format(where=where)
+        left = SQL["any_matching"].format(where=where)
+        args = {**args, "limit": limit, "now": now}
+
+        def bulk(conn: sqlite3.Connection) -> BulkResult:
+            changed = conn.execute(write, args).rowcount
+            return BulkResult(changed, bool(conn.execute(left, args).fetchone()[0]))
+
+        return await self._write(bulk)
+
     async def prune(self, *, before: float, limit: int) -> int:
         return await self._bookkeeping(lambda c: c.execute(SQL["prune"], (before, limit)).rowcount)
 
@@ -200,13 +244,14 @@ class SqliteDriver:
 
     async def list_tasks(
         self,
+        task_filter: TaskFilter = EVERY_TASK,
         *,
-        status: Status | None = None,
-        action: str | None = None,
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[Task]:
-        where, args = rows.list_filters(SQL, status=status, action=action, before_seq=before_seq)
+        where, args = rows.filter_clause(
+            SQL, task_filter, before_seq=before_seq, value_list=codec.encode
+        )
         query = SQL["list"].format(columns=COLUMNS, where=where)
         found = await self._read(lambda c: c.execute(query, {**args, "limit": limit}).fetchall())
         return [row_to_task(r) for r in found]

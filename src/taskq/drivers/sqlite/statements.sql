@@ -158,17 +158,87 @@ SELECT DISTINCT worker_id FROM tasks WHERE worker_id IS NOT NULL
 SELECT {columns} FROM tasks WHERE id = ?
 
 -- name: list
--- Newest first, with the filters given (the filter_* fragments, joined by AND).
-SELECT {columns} FROM tasks {where} ORDER BY seq DESC LIMIT :limit
+-- Newest first, with the filter given ({where}: the filter_* fragments joined by AND).
+SELECT {columns} FROM tasks WHERE {where} ORDER BY seq DESC LIMIT :limit
 
 -- name: filter_status
 status = :status
 
+-- name: filter_statuses
+status IN (SELECT value FROM json_each(:statuses))
+
+-- name: filter_queue
+queue = :queue
+
+-- name: filter_queues
+queue IN (SELECT value FROM json_each(:queues))
+
 -- name: filter_action
 action = :action
 
+-- name: filter_actions
+action IN (SELECT value FROM json_each(:actions))
+
+-- name: filter_created_after
+created_at >= :created_after
+
+-- name: filter_created_before
+created_at < :created_before
+
+-- name: filter_error_pattern
+-- The error search: a pattern whose user-given % and _ are escaped (rows.like_pattern);
+-- SQLite's LIKE folds ASCII letters, so it is case-insensitive.
+error LIKE :error_pattern ESCAPE '\'
+
 -- name: filter_before
 seq < :before
+
+-- name: retryable
+-- What each bulk action applies to: failed or cancelled tasks are retried; queued ones
+-- cancelled and running ones (not yet asked) asked to stop; finished ones deleted.
+status IN ('failed', 'cancelled')
+
+-- name: cancellable
+(status = 'queued' OR (status = 'running' AND cancel_requested = 0))
+
+-- name: deletable
+status IN ('completed', 'failed', 'cancelled')
+
+-- name: delete
+-- A finished task, by id; a queued or running one stays.
+DELETE FROM tasks WHERE id = ? AND status IN ('completed', 'failed', 'cancelled')
+RETURNING {columns}
+
+-- name: requeue_matching
+-- Bulk retry: up to :limit of the filter's failed or cancelled tasks, newest first, as
+-- requeue does one ({where} holds the filter and `retryable`).
+UPDATE tasks SET status = 'queued', attempts = 0, run_at = :now, result = NULL,
+    started_at = NULL, processed_at = NULL, cancel_requested = 0, worker_id = NULL,
+    lease_expires_at = NULL
+WHERE seq IN (SELECT seq FROM tasks WHERE {where} ORDER BY seq DESC LIMIT :limit)
+
+-- name: cancel_matching
+-- Bulk cancel: up to :limit of the filter's queued tasks cancelled and running ones asked
+-- to stop, newest first, as cancel does one ({where} holds the filter and `cancellable`).
+-- Every SET reads the row as it was.
+UPDATE tasks SET
+    status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+    error = CASE WHEN status = 'queued' THEN 'cancelled' ELSE error END,
+    processed_at = CASE WHEN status = 'queued' THEN :now ELSE processed_at END,
+    worker_id = CASE WHEN status = 'queued' THEN NULL ELSE worker_id END,
+    lease_expires_at = CASE WHEN status = 'queued' THEN NULL ELSE lease_expires_at END,
+    cancel_requested = CASE WHEN status = 'running' THEN 1 ELSE cancel_requested END
+WHERE seq IN (SELECT seq FROM tasks WHERE {where} ORDER BY seq DESC LIMIT :limit)
+
+-- name: delete_matching
+-- Bulk delete: up to :limit of the filter's finished tasks, newest first ({where} holds
+-- the filter and `deletable`).
+DELETE FROM tasks
+WHERE seq IN (SELECT seq FROM tasks WHERE {where} ORDER BY seq DESC LIMIT :limit)
+
+-- name: any_matching
+-- Whether a bulk action left tasks it applies to: read in its transaction, after it.
+SELECT EXISTS (SELECT 1 FROM tasks WHERE {where})
 
 -- name: counts
 SELECT status, count(*) FROM tasks GROUP BY status
