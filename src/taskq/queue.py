@@ -25,6 +25,7 @@ from taskq.filters import (
     BulkResult,
     TaskFilter,
 )
+from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
 
 
@@ -234,6 +235,21 @@ class Queue:
 
     async def counts(self) -> dict[Status, int]:
         return await self.driver.counts()
+
+    async def queue_stats(self, *, limit: int = MAX_QUEUES) -> QueueList:
+        """The queues that have tasks, by name (at most ``limit``), each with its counts
+        by status, the age of its oldest ready task and its recent throughput."""
+        return await self.driver.queue_stats(now=time.time(), windows=WINDOWS_S, limit=limit)
+
+    async def stats(self) -> StoreStats:
+        """The whole store's counts by status, and its throughput, wait and run times over
+        the last 1, 5 and 15 minutes."""
+        now = time.time()
+        counts = await self.driver.counts()
+        windows = await self.driver.window_stats(
+            now=now, windows=WINDOWS_S, sample_size=SAMPLE_SIZE
+        )
+        return StoreStats(now, counts, windows)
 
     async def ping(self) -> None:
         await self.driver.ping()

@@ -64,7 +64,7 @@ async def set_run_at(database_url: str, task_id: str, run_at: float) -> None:
     if database_url.startswith("memory://"):
         from taskq.drivers import memory
 
-        memory._stores[database_url].rows[task_id].task.run_at = run_at
+        memory.stores[database_url].rows[task_id].task.run_at = run_at
         return
     if database_url.startswith("postgresql"):
         import psycopg

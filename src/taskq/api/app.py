@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from taskq.api import openapi, routes
+from taskq.api import openapi, routes, stats
 from taskq.api.errors import HANDLERS
 from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
         queue = Queue.from_settings(settings)
         await queue.open()
         app.state.queue = queue
+        app.state.stats = stats.StatsAnswers(queue)
         beside: contextlib.AbstractAsyncContextManager[None] = (
             alongside(queue) if alongside else contextlib.nullcontext()
         )
@@ -59,6 +60,8 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
             Route("/tasks/{task_id}", routes.delete_task, methods=["DELETE"]),
             Route("/tasks/{task_id}/cancel", routes.cancel_task, methods=["POST"]),
             Route("/tasks/{task_id}/retry", routes.retry_task, methods=["POST"]),
+            Route("/queues", stats.list_queues, methods=["GET"]),
+            Route("/stats", stats.store_stats, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_json, methods=["GET"]),

@@ -28,11 +28,14 @@ from taskq.api.wire import (
     Deleted,
     Error,
     Health,
+    QueuesOut,
+    StatsOut,
     Submission,
     TaskOut,
     TaskPage,
 )
 from taskq.filters import MAX_ERROR_SEARCH
+from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S
 from taskq.task import Status
 
 Answer = tuple[type[Any] | None, str]  # the body's type (None: no JSON body), what it means
@@ -57,6 +60,7 @@ _NOT_FOUND: dict[int, Answer] = {404: (Error, "No such task")}
 _CROSS_SITE: dict[int, Answer] = {403: (Error, "A browser's request from another site")}
 
 _STATUSES = [s.value for s in Status]
+_WINDOWS = ", ".join(f"{w // 60}" for w in WINDOWS_S) + " minutes"
 
 
 def _bulk(summary: str, what: str) -> Operation:
@@ -232,6 +236,23 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/tasks/bulk/delete"): _bulk(
         "Delete the finished tasks a filter matches",
         "Completed, failed and cancelled tasks only.",
+    ),
+    ("GET", "/queues"): Operation(
+        "Each queue's counts, oldest ready task and throughput",
+        description="The queues that have tasks, by name, at most "
+        f"{MAX_QUEUES:,} (`more` tells whether others exist). Throughput over the last "
+        f"{_WINDOWS}. Computed at most once per second per API process: polling clients "
+        "share one answer.",
+        responses={200: (QueuesOut, "The queues"), **_UNAVAILABLE},
+    ),
+    ("GET", "/stats"): Operation(
+        "Counts by status; throughput, wait and run times over recent windows",
+        description=f"Over the last {_WINDOWS}: tasks completed and failed, and the p50 "
+        f"and p95 of their wait (`started_at - run_at`) and run time (`processed_at - "
+        f"started_at`), over the {SAMPLE_SIZE:,} that finished last at most (`sampled`). "
+        "Computed at most once per second per API process: polling clients share one "
+        "answer.",
+        responses={200: (StatsOut, "The figures"), **_UNAVAILABLE},
     ),
     ("GET", "/healthz"): Operation("Liveness", responses={200: (Health, "The process runs")}),
     ("GET", "/readyz"): Operation(

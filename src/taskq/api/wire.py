@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from taskq.filters import DEFAULT_BULK_LIMIT, MAX_BULK_LIMIT, MAX_ERROR_SEARCH
+from taskq.stats import SAMPLE_SIZE
 from taskq.task import (
     INT32_MAX,
     INT32_MIN,
@@ -151,6 +152,91 @@ class Deleted(msgspec.Struct, gc=False):
 
     id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
     deleted: bool
+
+
+class Counts(msgspec.Struct, gc=False):
+    """Tasks by status, every status present."""
+
+    queued: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+WindowSeconds = Annotated[int, Meta(description="the window: the last this many seconds")]
+PerSecond = Annotated[float, Meta(description="tasks per second over the window")]
+
+
+class QueueWindowOut(msgspec.Struct, gc=False):
+    """A queue's tasks that ended ``completed`` and ``failed`` in a window (by
+    ``processed_at``), and the same per second."""
+
+    window_s: WindowSeconds
+    completed: int
+    failed: int
+    completed_per_s: PerSecond
+    failed_per_s: PerSecond
+
+
+class QueueOut(msgspec.Struct, gc=False):
+    """One queue that has tasks."""
+
+    name: str
+    counts: Counts
+    oldest_ready_age_s: Annotated[
+        float | None,
+        Meta(
+            description="seconds since the `run_at` of its oldest task that is queued, due "
+            "and held by no worker; null if none"
+        ),
+    ]
+    windows: list[QueueWindowOut]
+
+
+class QueuesOut(msgspec.Struct, gc=False):
+    """``GET /queues``: the queues that have tasks, by name."""
+
+    queues: list[QueueOut]
+    more: Annotated[bool, Meta(description="more queues exist than the answer holds")]
+    generated_at: Timestamp
+
+
+class PercentilesOut(msgspec.Struct, gc=False):
+    """A duration's median and 95th percentile, in seconds; null with no task."""
+
+    p50: Seconds | None
+    p95: Seconds | None
+
+
+class StatsWindowOut(msgspec.Struct, gc=False):
+    """The store's figures over one window."""
+
+    window_s: WindowSeconds
+    completed: int
+    failed: int
+    completed_per_s: PerSecond
+    failed_per_s: PerSecond
+    wait_s: Annotated[
+        PercentilesOut,
+        Meta(description="`started_at - run_at` of the completed and failed tasks"),
+    ]
+    run_s: Annotated[
+        PercentilesOut,
+        Meta(description="`processed_at - started_at` of the completed and failed tasks"),
+    ]
+    sampled: Annotated[
+        bool,
+        Meta(description=f"the percentiles saw only the {SAMPLE_SIZE:,} tasks that finished last"),
+    ]
+
+
+class StatsOut(msgspec.Struct, gc=False):
+    """``GET /stats``: the whole store."""
+
+    counts: Counts
+    windows: list[StatsWindowOut]
+    generated_at: Timestamp
 
 
 class Error(msgspec.Struct, omit_defaults=True):

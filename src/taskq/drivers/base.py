@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 
@@ -91,6 +92,18 @@ class Driver(Protocol):
 
     async def counts(self) -> dict[Status, int]:
         """How many tasks are in each status."""
+
+    async def queue_stats(self, *, now: float, windows: Sequence[int], limit: int) -> QueueList:
+        """The queues that have tasks, by name (at most ``limit``): each one's counts by
+        status, its oldest ready task's ``run_at`` and its throughput over each of the
+        last ``windows`` seconds before ``now``."""
+
+    async def window_stats(
+        self, *, now: float, windows: Sequence[int], sample_size: int
+    ) -> list[WindowStats]:
+        """The store's throughput over each of the last ``windows`` seconds before
+        ``now``, with wait and run time percentiles over at most ``sample_size`` of the
+        tasks that finished last in each (``rows.percentile`` says how they are taken)."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""

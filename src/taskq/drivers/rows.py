@@ -1,5 +1,6 @@
 """What every driver does alike with task rows: one column order, one way back to a Task,
-one way to build the Task an enqueue stored, counts, claims and the conditions of a filter."""
+one way to build the Task an enqueue stored, counts, claims, the conditions of a filter,
+and the figures of ``GET /stats`` and ``GET /queues`` from what a driver read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from taskq import codec
 from taskq.filters import TaskFilter, like_pattern
+from taskq.stats import Percentiles, QueueList, QueueStats, Throughput, WindowStats
 from taskq.task import Claimed, NewTask, Status, Task, claim_order
 
 COLUMNS = (
@@ -146,3 +148,87 @@ def filter_clause(
     if not given:
         return "TRUE", {}
     return " AND ".join(fragments[f"filter_{name}"].strip() for name in given), given
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` percentile of ascending ``ordered`` (not empty), interpolated
+    between the two nearest values as PostgreSQL's ``percentile_cont`` does, so that every
+    driver gives the same answer."""
+    place = fraction * (len(ordered) - 1)
+    below = int(place)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (place - below)
+
+
+def percentiles(values: Iterable[float]) -> Percentiles:
+    """The median and 95th percentile of ``values``; both None for none."""
+    ordered = sorted(values)
+    if not ordered:
+        return Percentiles()
+    return Percentiles(percentile(ordered, 0.5), percentile(ordered, 0.95))
+
+
+def window_stats(
+    throughput: Sequence[Throughput],
+    sample: Sequence[tuple[float, float, float]],
+    *,
+    now: float,
+    sample_size: int,
+) -> list[WindowStats]:
+    """Each window's figures from its throughput and one ``sample``: ``(processed_at,
+    wait_s, run_s)`` of the (at most ``sample_size``) completed and failed tasks that
+    finished last in the longest window. Those that finished last in a shorter window are
+    the sample's own newest, so one read serves every window."""
+    found = []
+    for window in throughput:
+        since = now - window.window_s
+        inside = [(wait, run) for at, wait, run in sample if at > since]
+        found.append(
+            WindowStats(
+                window.window_s,
+                window.completed,
+                window.failed,
+                wait_s=percentiles(wait for wait, _ in inside),
+                run_s=percentiles(run for _, run in inside),
+                sampled=window.completed + window.failed > sample_size,
+            )
+        )
+    return found
+
+
+def queue_list(
+    count_rows: Iterable[Sequence[Any]],
+    oldest_rows: Iterable[tuple[str, float]],
+    throughput_rows: Mapping[int, Iterable[Sequence[Any]]],
+    *,
+    now: float,
+    limit: int,
+) -> QueueList:
+    """The first ``limit`` queues by name of ``count_rows`` (``queue, status, count``),
+    with the age at ``now`` of the ``queue, min(run_at)`` of ``oldest_rows`` and, per
+    window length, the ``queue, completed, failed`` of ``throughput_rows``."""
+    by_queue: dict[str, list[tuple[str, int]]] = {}
+    for queue, status, n in count_rows:
+        by_queue.setdefault(queue, []).append((status, n))
+    names = sorted(by_queue)
+    oldest: dict[str, float] = dict(oldest_rows)
+    ended = {
+        window_s: {queue: (int(done), int(failed)) for queue, done, failed in found}
+        for window_s, found in throughput_rows.items()
+    }
+    return QueueList(
+        now,
+        [
+            QueueStats(
+                name,
+                counts(by_queue[name]),
+                None if name not in oldest else now - oldest[name],
+                [
+                    Throughput(window_s, *found.get(name, (0, 0)))
+                    for window_s, found in ended.items()
+                ],
+            )
+            for name in names[:limit]
+        ],
+        more=len(names) > limit,
+    )

@@ -36,6 +36,7 @@ from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.stats import Percentiles, QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 SQL = load("taskq.drivers.postgres")
@@ -246,6 +247,39 @@ class PostgresDriver:
 
     async def counts(self) -> dict[Status, int]:
         return rows.counts(await self._db.fetchall(SQL["counts"]))
+
+    async def queue_stats(self, *, now: float, windows: Sequence[int], limit: int) -> QueueList:
+        async with self._db.connection() as conn, conn.transaction():
+            counts = await (await conn.execute(SQL["queue_counts"])).fetchall()
+            oldest = await (await conn.execute(SQL["queue_oldest_ready"], {"now": now})).fetchall()
+            throughput = {
+                w: await (
+                    await conn.execute(SQL["queue_throughput"], {"since": now - w, "now": now})
+                ).fetchall()
+                for w in windows
+            }
+        return rows.queue_list(counts, oldest, throughput, now=now, limit=limit)
+
+    async def window_stats(
+        self, *, now: float, windows: Sequence[int], sample_size: int
+    ) -> list[WindowStats]:
+        found = []
+        for w in windows:
+            args = {"since": now - w, "now": now, "sample": sample_size}
+            row = await self._db.fetchone(SQL["window_stats"], args)
+            assert row is not None  # an aggregate always answers one row
+            completed, failed, wait_s, run_s = row
+            found.append(
+                WindowStats(
+                    w,
+                    completed,
+                    failed,
+                    wait_s=Percentiles(*wait_s) if wait_s else Percentiles(),
+                    run_s=Percentiles(*run_s) if run_s else Percentiles(),
+                    sampled=completed + failed > sample_size,
+                )
+            )
+        return found
 
     async def ping(self) -> None:
         await self._db.fetchall(SQL["ping"])

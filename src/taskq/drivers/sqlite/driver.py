@@ -30,19 +30,19 @@ from typing import Any, TypeVar
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
-from taskq.drivers.sqlite import merged
+from taskq.drivers.sqlite import admin, merged
 from taskq.drivers.sqlite.connection import Synchronous, connect, free_bytes
-from taskq.drivers.sqlite.writer import MergedOp, Writer
+from taskq.drivers.sqlite.writer import MergedOp, Writer, check_writable
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Datagrams
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 T = TypeVar("T")
 SQL = load("taskq.drivers.sqlite")
 GET = SQL["get"].format(columns=COLUMNS)
-DELETE = SQL["delete"].format(columns=COLUMNS)
 CLAIM = {
     ready: SQL["claim"].format(ready=SQL[ready].strip(), columns=COLUMNS)
     for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
@@ -192,19 +192,15 @@ class SqliteDriver:
         return bool(changed), None if row is None else row_to_task(row)
 
     async def delete(self, task_id: str) -> tuple[bool, Task | None]:
-        def delete(conn: sqlite3.Connection) -> tuple[bool, tuple[Any, ...] | None]:
-            row = conn.execute(DELETE, (task_id,)).fetchone()
-            if row is not None:
-                return True, row
-            return False, conn.execute(GET, (task_id,)).fetchone()
-
-        deleted, row = await self._write(delete)
+        deleted, row = await self._write(lambda c: admin.delete(c, task_id))
         return deleted, None if row is None else row_to_task(row)
 
     async def retry_matching(
         self, task_filter: TaskFilter, *, limit: int, now: float
     ) -> BulkResult:
-        result = await self._bulk("requeue_matching", "retryable", task_filter, limit, now)
+        result = await self._write(
+            admin.bulk("requeue_matching", "retryable", task_filter, limit, now)
+        )
         if result.changed:
             self._wakeups.work_available()
         return result
@@ -212,26 +208,14 @@ class SqliteDriver:
     async def cancel_matching(
         self, task_filter: TaskFilter, *, limit: int, now: float
     ) -> BulkResult:
-        return await self._bulk("cancel_matching", "cancellable", task_filter, limit, now)
+        return await self._write(
+            admin.bulk("cancel_matching", "cancellable", task_filter, limit, now)
+        )
 
     async def delete_matching(self, task_filter: TaskFilter, *, limit: int) -> BulkResult:
-        return await self._bulk("delete_matching", "deletable", task_filter, limit, None)
-
-    async def _bulk(
-        self, statement: str, applies: str, task_filter: TaskFilter, limit: int, now: float | None
-    ) -> BulkResult:
-        """One bulk write and, in its transaction, whether it left tasks it applies to."""
-        where, args = rows.filter_clause(SQL, task_filter, value_list=codec.encode)
-        where = f"{where} AND {SQL[applies]}"
-        write = SQL[statement].format(where=where)
-        left = SQL["any_matching"].format(where=where)
-        args = {**args, "limit": limit, "now": now}
-
-        def bulk(conn: sqlite3.Connection) -> BulkResult:
-            changed = conn.execute(write, args).rowcount
-            return BulkResult(changed, bool(conn.execute(left, args).fetchone()[0]))
-
-        return await self._write(bulk)
+        return await self._write(
+            admin.bulk("delete_matching", "deletable", task_filter, limit, None)
+        )
 
     async def prune(self, *, before: float, limit: int) -> int:
         return await self._bookkeeping(lambda c: c.execute(SQL["prune"], (before, limit)).rowcount)
@@ -259,6 +243,18 @@ class SqliteDriver:
     async def counts(self) -> dict[Status, int]:
         return rows.counts(await self._read(lambda c: c.execute(SQL["counts"]).fetchall()))
 
+    async def queue_stats(self, *, now: float, windows: Sequence[int], limit: int) -> QueueList:
+        return await self._read(
+            lambda c: admin.queue_stats(c, now=now, windows=windows, limit=limit)
+        )
+
+    async def window_stats(
+        self, *, now: float, windows: Sequence[int], sample_size: int
+    ) -> list[WindowStats]:
+        return await self._read(
+            lambda c: admin.window_stats(c, now=now, windows=windows, sample_size=sample_size)
+        )
+
     async def ping(self) -> None:
         on_disk = self.path != ":memory:"
 
@@ -270,21 +266,9 @@ class SqliteDriver:
             free = await self._read(check)
         except OSError as exc:
             raise StoreUnavailable(f"cannot read the free space for {self.path}: {exc}") from exc
-        if free is None:
-            return
-        if free < self.min_free_bytes:
-            raise StoreUnavailable(
-                f"disk full: {free} bytes free on the file system of {self.path},"
-                f" under the {self.min_free_bytes} it needs"
-            )
-        refusal = self._writer.disk_refusal if self._writer is not None else None
-        # How much the refused write needed is unknown: the disk counts as back once more
-        # than the margin we keep has been freed since.
-        if refusal is not None and free <= refusal.free_bytes + self.min_free_bytes:
-            raise StoreUnavailable(
-                f"the disk refused the last write to {self.path} ({refusal.error})"
-                " and not enough space was freed since"
-            )
+        if free is not None:
+            refusal = self._writer.disk_refusal if self._writer is not None else None
+            check_writable(self.path, free, self.min_free_bytes, refusal)
 
     # workers
 

@@ -55,6 +55,23 @@ class DiskRefusal(NamedTuple):
     free_bytes: int
 
 
+def check_writable(path: str, free: int, min_free_bytes: int, refusal: DiskRefusal | None) -> None:
+    """StoreUnavailable unless the disk can take writes: ``free`` bytes at least
+    ``min_free_bytes``, and more freed since the last write the disk refused (``refusal``)."""
+    if free < min_free_bytes:
+        raise StoreUnavailable(
+            f"disk full: {free} bytes free on the file system of {path},"
+            f" under the {min_free_bytes} it needs"
+        )
+    # How much the refused write needed is unknown: the disk counts as back once more than
+    # the margin we keep has been freed since.
+    if refusal is not None and free <= refusal.free_bytes + min_free_bytes:
+        raise StoreUnavailable(
+            f"the disk refused the last write to {path} ({refusal.error})"
+            " and not enough space was freed since"
+        )
+
+
 class _Plain:
     """The kind of the writes that run one by one, each in its own savepoint."""
 

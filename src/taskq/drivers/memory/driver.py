@@ -14,19 +14,20 @@ on each read, so a caller never holds the store's own objects.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import msgspec
 
 from taskq import codec
 from taskq.drivers import rows
+from taskq.drivers.memory import stats
+from taskq.drivers.memory.store import Row, Store, stores
 from taskq.drivers.rows import LEASE_LOST
 from taskq.drivers.wakeups import wait_for
 from taskq.errors import StoreUnavailable
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.stats import QueueList, WindowStats
 from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, claim_order
 
 SCHEME = "memory://"
@@ -34,60 +35,16 @@ _RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
 _CANCELLABLE = frozenset({Status.QUEUED, Status.RUNNING})
 
 
-@dataclass
-class _Row:
-    """One stored task: the Task's fields (JSON ones as text) and who holds it."""
-
-    task: Task
-    payload_json: str
-    result_json: str | None = None
-    worker_id: str | None = None
-    lease_expires_at: float | None = None
-
-    def read(self) -> Task:
-        return msgspec.structs.replace(
-            self.task,
-            payload=codec.decode(self.payload_json),
-            result=None if self.result_json is None else codec.decode(self.result_json),
-            errors=list(self.task.errors),
-        )
-
-    def let_go(self) -> None:
-        self.worker_id = self.lease_expires_at = None
-
-
-@dataclass
-class _Store:
-    """The tasks of one ``memory://`` URL."""
-
-    rows: dict[str, _Row] = field(default_factory=dict)
-    by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
-    seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    woken: set[asyncio.Event] = field(default_factory=set)
-
-    def wake(self) -> None:
-        for event in self.woken:
-            event.set()
-
-
-_stores: dict[str, _Store] = {}
-
-
-def forget(url: str) -> None:
-    """Drop the store of ``url`` (its tasks are gone; drivers open on it keep theirs)."""
-    _stores.pop(url, None)
-
-
 class MemoryDriver:
     """Tasks in this process's memory (see the module docstring)."""
 
     def __init__(self, url: str = SCHEME) -> None:
         self.url = url
-        self._opened: _Store | None = None
+        self._opened: Store | None = None
         self._new_work = asyncio.Event()
 
     async def open(self) -> None:
-        self._opened = _stores.setdefault(self.url, _Store())
+        self._opened = stores.setdefault(self.url, Store())
         self._opened.woken.add(self._new_work)
 
     async def close(self) -> None:
@@ -96,15 +53,15 @@ class MemoryDriver:
             self._opened = None
 
     @property
-    def _store(self) -> _Store:
+    def _store(self) -> Store:
         if self._opened is None:
             raise StoreUnavailable("the memory driver is not open")
         return self._opened
 
-    def _row(self, task_id: str) -> _Row | None:
+    def _row(self, task_id: str) -> Row | None:
         return self._store.rows.get(task_id)
 
-    def _owned(self, task_id: str, worker_id: str, status: Status) -> _Row | None:
+    def _owned(self, task_id: str, worker_id: str, status: Status) -> Row | None:
         row = self._row(task_id)
         if row is None or row.worker_id != worker_id or row.task.status is not status:
             return None
@@ -120,7 +77,7 @@ class MemoryDriver:
                 continue
             task = rows.enqueued(new, seq=next(store.seqs), now=now)
             payload = codec.encode(new.data) if new.data_json is None else new.data_json
-            store.rows[new.id] = row = _Row(task, payload)
+            store.rows[new.id] = row = Row(task, payload)
             if new.idempotency_key is not None:
                 store.by_key[new.idempotency_key] = new.id
             stored.append(row.read())
@@ -172,7 +129,7 @@ class MemoryDriver:
         self._forget(row)
         return True, row.read()
 
-    def _forget(self, row: _Row) -> None:
+    def _forget(self, row: Row) -> None:
         del self._store.rows[row.task.id]
         if row.task.idempotency_key is not None:
             self._store.by_key.pop(row.task.idempotency_key, None)
@@ -235,7 +192,7 @@ class MemoryDriver:
 
     def _newest_first(
         self, task_filter: TaskFilter, applies: frozenset[Status] | None = None
-    ) -> list[_Row]:
+    ) -> list[Row]:
         """The rows ``task_filter`` matches (of a status in ``applies``), newest first."""
         found = [
             row
@@ -249,6 +206,16 @@ class MemoryDriver:
         return rows.counts(
             (status, sum(r.task.status is status for r in self._store.rows.values()))
             for status in Status
+        )
+
+    async def queue_stats(self, *, now: float, windows: Sequence[int], limit: int) -> QueueList:
+        return stats.queue_stats(self._store.rows.values(), now=now, windows=windows, limit=limit)
+
+    async def window_stats(
+        self, *, now: float, windows: Sequence[int], sample_size: int
+    ) -> list[WindowStats]:
+        return stats.window_stats(
+            self._store.rows.values(), now=now, windows=windows, sample_size=sample_size
         )
 
     async def ping(self) -> None:
@@ -349,7 +316,7 @@ class MemoryDriver:
         return True
 
     @staticmethod
-    def _record(row: _Row, error: AttemptError) -> None:
+    def _record(row: Row, error: AttemptError) -> None:
         row.task.error = error.error
         row.task.errors = [*row.task.errors, error]
 

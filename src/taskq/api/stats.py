@@ -1,0 +1,104 @@
+"""``GET /queues`` and ``GET /stats``: the store at a glance, each answer computed at most
+once per second per process (``stats_cache.py``) however many clients poll it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from taskq.api.responses import json_response
+from taskq.api.schema import iso
+from taskq.api.stats_cache import Cached
+from taskq.api.wire import (
+    Counts,
+    PercentilesOut,
+    QueueOut,
+    QueuesOut,
+    QueueWindowOut,
+    StatsOut,
+    StatsWindowOut,
+)
+from taskq.queue import Queue
+from taskq.stats import Percentiles, QueueList, StoreStats
+from taskq.task import Status
+
+
+class StatsAnswers:
+    """The cached answers of one app: made when its queue opens."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queues: Cached[QueuesOut] = Cached(lambda: _queues(queue))
+        self.stats: Cached[StatsOut] = Cached(lambda: _stats(queue))
+
+
+async def list_queues(request: Request) -> Response:
+    """GET /queues: each queue's counts, oldest ready task and throughput."""
+    answers: StatsAnswers = request.app.state.stats
+    return json_response(await answers.queues.get())
+
+
+async def store_stats(request: Request) -> Response:
+    """GET /stats: counts, throughput, wait and run times of the whole store."""
+    answers: StatsAnswers = request.app.state.stats
+    return json_response(await answers.stats.get())
+
+
+async def _queues(queue: Queue) -> QueuesOut:
+    return queues_out(await queue.queue_stats())
+
+
+async def _stats(queue: Queue) -> StatsOut:
+    return stats_out(await queue.stats())
+
+
+def _counts(counts: dict[Status, int]) -> Counts:
+    return Counts(**{status.value: counts.get(status, 0) for status in Status})
+
+
+def _percentiles(found: Percentiles) -> PercentilesOut:
+    return PercentilesOut(found.p50, found.p95)
+
+
+def queues_out(found: QueueList) -> QueuesOut:
+    return QueuesOut(
+        [
+            QueueOut(
+                q.name,
+                _counts(q.counts),
+                q.oldest_ready_age_s,
+                [
+                    QueueWindowOut(
+                        w.window_s,
+                        w.completed,
+                        w.failed,
+                        w.completed / w.window_s,
+                        w.failed / w.window_s,
+                    )
+                    for w in q.throughput
+                ],
+            )
+            for q in found.queues
+        ],
+        found.more,
+        iso(found.generated_at) or "",
+    )
+
+
+def stats_out(found: StoreStats) -> StatsOut:
+    return StatsOut(
+        _counts(found.counts),
+        [
+            StatsWindowOut(
+                w.window_s,
+                w.completed,
+                w.failed,
+                w.completed / w.window_s,
+                w.failed / w.window_s,
+                _percentiles(w.wait_s),
+                _percentiles(w.run_s),
+                w.sampled,
+            )
+            for w in found.windows
+        ],
+        iso(found.generated_at) or "",
+    )
