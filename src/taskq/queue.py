@@ -25,6 +25,7 @@ from taskq.filters import (
     BulkResult,
     TaskFilter,
 )
+from taskq.roster import Schedule, WorkerInfo, scheduled, schedules
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
 
@@ -250,6 +251,18 @@ class Queue:
             now=now, windows=WINDOWS_S, sample_size=SAMPLE_SIZE
         )
         return StoreStats(now, counts, windows)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers (``roster.py`` says when one stops being), oldest first, each
+        with the tasks it runs now."""
+        return await self.driver.workers(now=time.time())
+
+    async def schedules(self) -> list[Schedule]:
+        """Each cron schedule some live worker runs, once per action and expression: its
+        next tick and the last one enqueued."""
+        pairs = scheduled(await self.driver.workers(now=time.time()))
+        last_ticks = await self.driver.last_ticks([action for action, _ in pairs])
+        return schedules(pairs, last_ticks, now=time.time())
 
     async def ping(self) -> None:
         await self.driver.ping()

@@ -8,6 +8,7 @@ import time
 
 from taskq.drivers.base import Driver
 from taskq.queue import Queue
+from taskq.roster import WorkerInfo
 from taskq.task import Status, Task
 from taskq.worker.identity import LOCAL_KEY, new_worker_id
 from taskq.worker.lease_rescue import LeaseRescue
@@ -87,3 +88,42 @@ async def test_recovery_at_start_takes_dead_local_workers_and_lapsed_leases(
     assert (await get(queue, ghosts)).status is Status.QUEUED
     assert (await get(queue, lapsed)).status is Status.QUEUED
     assert await queue.driver.held_worker_ids() == []
+
+
+def announcement(worker_id: str, *, at: float, lease_s: float = 30) -> WorkerInfo:
+    return WorkerInfo(
+        id=worker_id,
+        host="box",
+        pid=1,
+        queues=None,
+        concurrency=1,
+        lease_s=lease_s,
+        schedules={},
+        started_at=at,
+        last_seen=at,
+    )
+
+
+async def test_a_beat_keeps_the_workers_row_fresh_and_forgets_stale_ones(queue: Queue) -> None:
+    me, now = new_worker_id(), time.time()
+    await queue.driver.announce(announcement(me, at=now - 20))
+    await queue.driver.announce(announcement("stale", at=now - 100))
+    rescue = LeaseRescue(
+        queue.driver, me, set(), lease_s=30, max_attempts=3, announced=announcement(me, at=0)
+    )
+    await rescue.beat()
+    (found,) = await queue.driver.workers(now=now - 100)
+    assert found.id == me, "the stale row is deleted, not just hidden"
+    assert found.last_seen >= now
+    assert found.started_at == now - 20
+
+
+async def test_a_beat_announces_again_a_worker_whose_row_was_forgotten(queue: Queue) -> None:
+    me, now = new_worker_id(), time.time()
+    rescue = LeaseRescue(
+        queue.driver, me, set(), lease_s=30, max_attempts=3, announced=announcement(me, at=now)
+    )
+    await rescue.beat()
+    (found,) = await queue.workers()
+    assert (found.id, found.started_at) == (me, now)
+    assert found.last_seen >= now

@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from taskq.api import openapi, routes, stats
+from taskq.api import openapi, routes, stats, workers
 from taskq.api.errors import HANDLERS
 from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
@@ -62,6 +62,8 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
             Route("/tasks/{task_id}/retry", routes.retry_task, methods=["POST"]),
             Route("/queues", stats.list_queues, methods=["GET"]),
             Route("/stats", stats.store_stats, methods=["GET"]),
+            Route("/workers", workers.list_workers, methods=["GET"]),
+            Route("/schedules", workers.list_schedules, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_json, methods=["GET"]),

@@ -29,10 +29,12 @@ from taskq.api.wire import (
     Error,
     Health,
     QueuesOut,
+    SchedulesOut,
     StatsOut,
     Submission,
     TaskOut,
     TaskPage,
+    WorkersOut,
 )
 from taskq.filters import MAX_ERROR_SEARCH
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S
@@ -253,6 +255,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Computed at most once per second per API process: polling clients share one "
         "answer.",
         responses={200: (StatsOut, "The figures"), **_UNAVAILABLE},
+    ),
+    ("GET", "/workers"): Operation(
+        "The live workers and the tasks each runs",
+        description="Each worker announces itself when it starts, beats every `lease_s/3` "
+        "and leaves at once on a clean stop; one that has not beaten for its `lease_s` "
+        "(three beats: the moment its tasks' leases lapse too) is not listed, and the next "
+        "heartbeat of any worker deletes it. Read from the store on every call.",
+        responses={200: (WorkersOut, "The workers, oldest first"), **_UNAVAILABLE},
+    ),
+    ("GET", "/schedules"): Operation(
+        "Each cron schedule of the live workers: next run and last enqueued tick",
+        description="Once per action and expression, sorted by them. `next_run` is the "
+        "schedule's next tick after now (UTC); `last_tick` the newest tick task stored for "
+        "the action (its idempotency key `cron:<action>:<tick>`), null once none is: "
+        "finished tick tasks are pruned with the others.",
+        responses={200: (SchedulesOut, "The schedules"), **_UNAVAILABLE},
     ),
     ("GET", "/healthz"): Operation("Liveness", responses={200: (Health, "The process runs")}),
     ("GET", "/readyz"): Operation(

@@ -239,6 +239,43 @@ class StatsOut(msgspec.Struct, gc=False):
     generated_at: Timestamp
 
 
+class WorkerOut(msgspec.Struct, gc=False):
+    """One live worker: it beat within its lease (three heartbeats)."""
+
+    id: str
+    host: str
+    pid: int
+    queues: Annotated[list[str] | None, Meta(description="the queues it takes; null: all")]
+    concurrency: Annotated[int, Meta(description="how many tasks it runs at once at most")]
+    running: Annotated[list[str], Meta(description="ids of the tasks it runs now")]
+    started_at: Timestamp
+    last_seen: Annotated[Timestamp, Meta(description="its last heartbeat")]
+
+
+class WorkersOut(msgspec.Struct, gc=False):
+    """``GET /workers``: the live workers, oldest first."""
+
+    workers: list[WorkerOut]
+
+
+class ScheduleOut(msgspec.Struct, gc=False):
+    """A cron schedule some live worker runs."""
+
+    action: str
+    expression: Annotated[str, Meta(description="a cron expression, in UTC")]
+    next_run: Annotated[Timestamp, Meta(description="its next tick")]
+    last_tick: Annotated[
+        Timestamp | None,
+        Meta(description="the last tick enqueued for the action; null if no tick task is stored"),
+    ]
+
+
+class SchedulesOut(msgspec.Struct, gc=False):
+    """``GET /schedules``: each schedule once, by action and expression."""
+
+    schedules: list[ScheduleOut]
+
+
 class Error(msgspec.Struct, omit_defaults=True):
     """Every error answer; ``field`` names the field at fault, when one is."""
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
@@ -176,3 +177,25 @@ class Driver(Protocol):
 
     async def wait_for_work(self, timeout_s: float) -> None:
         """Return when new work may be ready, or after ``timeout_s``."""
+
+    # the workers table (taskq/roster.py): who is working, and on what schedules
+
+    async def announce(self, worker: WorkerInfo) -> None:
+        """Store ``worker``'s row (``running`` aside); an id already stored only has its
+        ``last_seen`` moved on."""
+
+    async def beat(self, worker_id: str, *, now: float) -> bool:
+        """Move the worker's ``last_seen`` to ``now`` and, in the same write, delete the
+        rows of the workers that are no longer live at ``now``. False if the worker's own
+        row is not stored (forgotten while it could not beat: announce it again)."""
+
+    async def retire(self, worker_id: str) -> None:
+        """Delete the worker's row (a clean stop)."""
+
+    async def workers(self, *, now: float) -> list[WorkerInfo]:
+        """The workers live at ``now`` (``WorkerInfo.is_live``), oldest first, each with
+        the ids of the tasks it runs (``running``, by seq)."""
+
+    async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
+        """The tick of each action's newest stored tick task (``roster.tick_key``); an
+        action without one is left out."""

@@ -1,6 +1,7 @@
 """What every driver does alike with task rows: one column order, one way back to a Task,
 one way to build the Task an enqueue stored, counts, claims, the conditions of a filter,
-and the figures of ``GET /stats`` and ``GET /queues`` from what a driver read."""
+the figures of ``GET /stats`` and ``GET /queues`` from what a driver read; and the same for
+the rows of the workers table."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from taskq import codec
 from taskq.filters import TaskFilter, like_pattern
+from taskq.roster import TICK_PREFIX, WorkerInfo, tick_of
 from taskq.stats import Percentiles, QueueList, QueueStats, Throughput, WindowStats
 from taskq.task import Claimed, NewTask, Status, Task, claim_order
 
@@ -17,6 +19,7 @@ COLUMNS = (
     " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
     " idempotency_key, fingerprint"
 )
+WORKER_COLUMNS = "id, host, pid, queues, concurrency, lease_s, schedules, started_at, last_seen"
 # the message a task's attempt records when lease rescue takes it from a lost worker
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
@@ -232,3 +235,54 @@ def queue_list(
         ],
         more=len(names) > limit,
     )
+
+
+def worker_args(worker: WorkerInfo) -> dict[str, Any]:
+    """The parameters of the announce statement (JSON columns as text)."""
+    return {
+        "id": worker.id,
+        "host": worker.host,
+        "pid": worker.pid,
+        "queues": None if worker.queues is None else codec.encode(worker.queues),
+        "concurrency": worker.concurrency,
+        "lease_s": worker.lease_s,
+        "schedules": codec.encode(worker.schedules),
+        "started_at": worker.started_at,
+        "last_seen": worker.last_seen,
+    }
+
+
+def live_workers(
+    worker_rows: Iterable[Sequence[Any]], running_rows: Iterable[Sequence[Any]]
+) -> list[WorkerInfo]:
+    """Workers from rows selected as WORKER_COLUMNS, each with the ids its
+    ``worker_id, id`` ``running_rows`` give it (in their order)."""
+    running: dict[str, list[str]] = {}
+    for worker_id, task_id in running_rows:
+        running.setdefault(worker_id, []).append(str(task_id))
+    return [
+        WorkerInfo(
+            id=row[0],
+            host=row[1],
+            pid=row[2],
+            queues=None if row[3] is None else codec.decode(row[3]),
+            concurrency=row[4],
+            lease_s=row[5],
+            schedules=codec.decode(row[6]),
+            started_at=row[7],
+            last_seen=row[8],
+            running=running.get(row[0], []),
+        )
+        for row in worker_rows
+    ]
+
+
+def tick_args(action: str) -> dict[str, str]:
+    """The parameters of the last_tick statement for ``action``."""
+    return {"action": action, "prefix": f"{TICK_PREFIX}{action}:"}
+
+
+def last_ticks(found: Iterable[tuple[str, str | None]]) -> dict[str, float]:
+    """``action, newest tick key`` pairs as each action's last tick (those that have one)."""
+    ticks = {action: None if key is None else tick_of(key, action) for action, key in found}
+    return {action: tick for action, tick in ticks.items() if tick is not None}

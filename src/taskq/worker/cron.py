@@ -1,7 +1,8 @@
 """Scheduled actions: enqueued at each tick of their cron expression.
 
-Every worker of a database runs this; the tick's idempotency key makes each tick one
-task, however many workers enqueue it.
+Every worker of a database runs this; the tick's idempotency key (``roster.tick_key``)
+makes each tick one task, however many workers enqueue it, and tells ``GET /schedules``
+the last tick enqueued.
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ import logging
 import time
 from collections.abc import Mapping
 
-from croniter import croniter
-
 from taskq.errors import StoreUnavailable
 from taskq.queue import Queue
+from taskq.roster import next_tick, tick_key
 from taskq.task import NewTask
 
+__all__ = ["Cron", "tick_key"]
+
 log = logging.getLogger(__name__)
-
-
-def tick_key(name: str, tick: float) -> str:
-    """The idempotency key of action ``name``'s tick at ``tick`` (epoch seconds)."""
-    return f"cron:{name}:{tick:.0f}"
 
 
 class Cron:
@@ -34,7 +31,7 @@ class Cron:
 
     def next_tick(self, name: str, after: float) -> float:
         """The first tick of ``name``'s schedule after ``after``."""
-        return float(croniter(self.schedules[name], after).get_next(float))
+        return next_tick(self.schedules[name], after)
 
     async def enqueue(self, name: str, tick: float) -> None:
         """Enqueue ``name``'s task for ``tick``, unless some worker already did."""

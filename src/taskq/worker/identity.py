@@ -31,6 +31,8 @@ def _local_key() -> str:
 
 
 LOCAL_KEY = _local_key()
+# what GET /workers shows as a worker's host
+HOSTNAME = socket.gethostname()
 # Tells this process's worker ids from a previous process that had the same pid.
 PROCESS_TOKEN = uuid.uuid4().hex[:8]
 _worker_numbers = itertools.count(1)

@@ -4,6 +4,9 @@ Every task a worker holds is leased. Its heartbeat renews the leases of the task
 really holds (every ``lease_s/3``), so a healthy long task is never taken over; a row it
 lost track of (a claim whose answer never came) is not renewed, lapses, and is recovered
 like a dead worker's. A worker on this host that died is known dead at once by its pid.
+
+The same beat keeps the worker's row in the workers table fresh (``GET /workers``), and
+deletes the rows of workers that stopped beating (taskq/roster.py).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import logging
 import time
 from collections.abc import Sequence, Set
 
+import msgspec
+
 from taskq.drivers.base import Driver
 from taskq.errors import StoreUnavailable
+from taskq.roster import WorkerInfo
 from taskq.worker.identity import is_dead_local_worker
 
 log = logging.getLogger(__name__)
@@ -22,7 +28,8 @@ log = logging.getLogger(__name__)
 
 class LeaseRescue:
     """The heartbeat of worker ``worker_id`` over the ids in ``held``, and the recovery of
-    lapsed leases and dead local workers' tasks."""
+    lapsed leases and dead local workers' tasks. With ``announced`` (the worker's row, as
+    it announced itself), the beat also moves the row's ``last_seen`` on."""
 
     def __init__(
         self,
@@ -33,6 +40,7 @@ class LeaseRescue:
         lease_s: float,
         max_attempts: int,
         local_death_check_s: float = 1.0,
+        announced: WorkerInfo | None = None,
     ) -> None:
         self.driver = driver
         self.worker_id = worker_id
@@ -40,6 +48,7 @@ class LeaseRescue:
         self.lease_s = lease_s
         self.max_attempts = max_attempts  # for tasks that set none: recovery counts attempts
         self.local_death_check_s = local_death_check_s
+        self.announced = announced
 
     async def recover(self, *, dead_worker_ids: Sequence[str] = ()) -> int:
         """Requeue (or fail, out of attempts) lapsed leases' tasks and dead workers'."""
@@ -53,11 +62,17 @@ class LeaseRescue:
             log.warning("recovered %d tasks from lost workers", n)
 
     async def beat(self) -> None:
-        """Renew the held tasks' leases, then recover lapsed ones."""
+        """Renew the held tasks' leases and say this worker is alive, then recover lapsed
+        leases."""
+        now = time.time()
         if self.held:
             await self.driver.renew_leases(
-                self.worker_id, list(self.held), lease_s=self.lease_s, now=time.time()
+                self.worker_id, list(self.held), lease_s=self.lease_s, now=now
             )
+        announced = self.announced
+        if announced is not None and not await self.driver.beat(self.worker_id, now=now):
+            # forgotten while it could not beat (the store was out for longer than lease_s)
+            await self.driver.announce(msgspec.structs.replace(announced, last_seen=now))
         if n := await self.recover():
             log.warning("recovered %d tasks from lost workers", n)
 

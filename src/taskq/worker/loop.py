@@ -23,12 +23,13 @@ from taskq.config import Settings
 from taskq.errors import StoreUnavailable
 from taskq.logs import task_fields
 from taskq.queue import Queue
+from taskq.roster import WorkerInfo
 from taskq.task import Status, Task
 from taskq.worker.attempt import Attempts, AttemptStopped
 from taskq.worker.buffer import Buffer
 from taskq.worker.cancellations import Cancellations
 from taskq.worker.cron import Cron
-from taskq.worker.identity import new_worker_id
+from taskq.worker.identity import HOSTNAME, new_worker_id
 from taskq.worker.lease_rescue import LeaseRescue
 from taskq.worker.outcomes import Outcomes, attempt_error
 from taskq.worker.retention import Retention
@@ -121,8 +122,28 @@ class Worker:
         """True once ``stop()`` was called (or the run ended)."""
         return self._stopping.is_set()
 
+    @property
+    def schedules(self) -> dict[str, str]:
+        """The cron schedules this worker enqueues: action name → expression."""
+        return {a.name: a.cron for a in self.actions.scheduled if a.cron}
+
+    def announcement(self, now: float) -> WorkerInfo:
+        """This worker's row in the workers table, as of ``now`` (``GET /workers``)."""
+        return WorkerInfo(
+            id=self.id,
+            host=HOSTNAME,
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=self.concurrency,
+            lease_s=self.lease_s,
+            schedules=self.schedules,
+            started_at=now,
+            last_seen=now,
+        )
+
     async def run(self) -> None:
-        """Recover dead local workers' tasks, then consume until stopped."""
+        """Recover dead local workers' tasks, announce this worker, then consume until
+        stopped; a clean stop retires the announcement."""
         log.info(
             "worker %s started: concurrency=%d prefetch=%d queues=%s",
             self.id,
@@ -130,6 +151,7 @@ class Worker:
             self.prefetch,
             ",".join(self.queues or ["*"]),
         )
+        announced = self.announcement(time.time())
         leases = LeaseRescue(
             self.driver,
             self.id,
@@ -137,8 +159,10 @@ class Worker:
             lease_s=self.lease_s,
             max_attempts=self.max_attempts,
             local_death_check_s=self.local_death_check_s,
+            announced=announced,
         )
         await leases.recover_at_start()
+        await self.driver.announce(announced)
         runners = [asyncio.create_task(self._run_tasks()) for _ in range(self.concurrency)]
         chores = [asyncio.create_task(chore) for chore in self._chores(leases)]
         try:
@@ -150,12 +174,12 @@ class Worker:
                 chore.cancel()
             await asyncio.gather(*chores, *self._lingering, return_exceptions=True)
             self._attempts.close()
+            await self._retire()
             log.info("worker %s stopped", self.id)
 
     def _chores(self, leases: LeaseRescue) -> list[Coroutine[Any, Any, None]]:
         """What runs beside the claim loop until the worker stops."""
         running = self._attempts.running
-        schedules = {a.name: a.cron for a in self.actions.scheduled if a.cron}
         retention = Retention(
             self.driver, retention_s=self.retention_s, interval_s=self.prune_interval_s
         )
@@ -164,7 +188,7 @@ class Worker:
             leases.watch_local_deaths(),
             Cancellations(self.driver, self.id, running, interval_s=self.cancel_poll_s).watch(),
             retention.run(),
-            Cron(self.queue, schedules).run(),
+            Cron(self.queue, self.schedules).run(),
         ]
 
     # claiming
@@ -281,6 +305,14 @@ class Worker:
             os._exit(0)
 
     # shutdown
+
+    async def _retire(self) -> None:
+        """Leave the workers table at once (after the heartbeat, which could announce the
+        worker again, has stopped)."""
+        try:
+            await self.driver.retire(self.id)
+        except StoreUnavailable as exc:
+            log.warning("could not retire worker %s (it drops off once stale): %s", self.id, exc)
 
     async def _shut_down(self, runners: list[asyncio.Task[None]]) -> None:
         unstarted: list[Task] = []

@@ -21,12 +21,13 @@ import msgspec
 
 from taskq import codec
 from taskq.drivers import rows
-from taskq.drivers.memory import stats
+from taskq.drivers.memory import roster, stats
 from taskq.drivers.memory.store import Row, Store, stores
 from taskq.drivers.rows import LEASE_LOST
 from taskq.drivers.wakeups import wait_for
 from taskq.errors import StoreUnavailable
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, claim_order
 
@@ -388,3 +389,20 @@ class MemoryDriver:
 
     async def wait_for_work(self, timeout_s: float) -> None:
         await wait_for(self._new_work, timeout_s)
+
+    # the workers table: memory/roster.py
+
+    async def announce(self, worker: WorkerInfo) -> None:
+        roster.announce(self._store, worker)
+
+    async def beat(self, worker_id: str, *, now: float) -> bool:
+        return roster.beat(self._store, worker_id, now)
+
+    async def retire(self, worker_id: str) -> None:
+        roster.retire(self._store, worker_id)
+
+    async def workers(self, *, now: float) -> list[WorkerInfo]:
+        return roster.live_workers(self._store, now)
+
+    async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
+        return roster.last_ticks(self._store, actions)

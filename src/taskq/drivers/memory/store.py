@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from taskq import codec
+from taskq.roster import WorkerInfo
 from taskq.task import Task
 
 
@@ -37,9 +38,10 @@ class Row:
 
 @dataclass
 class Store:
-    """The tasks of one ``memory://`` URL."""
+    """The tasks of one ``memory://`` URL, and the workers that announced themselves."""
 
     rows: dict[str, Row] = field(default_factory=dict)
+    workers: dict[str, WorkerInfo] = field(default_factory=dict)
     by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
     seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     woken: set[asyncio.Event] = field(default_factory=set)

@@ -29,6 +29,7 @@ import psycopg
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.coalescer import Coalescer
+from taskq.drivers.postgres import admin, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
 from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
@@ -36,7 +37,8 @@ from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
-from taskq.stats import Percentiles, QueueList, WindowStats
+from taskq.roster import WorkerInfo
+from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 SQL = load("taskq.drivers.postgres")
@@ -198,7 +200,9 @@ class PostgresDriver:
     async def retry_matching(
         self, task_filter: TaskFilter, *, limit: int, now: float
     ) -> BulkResult:
-        result = await self._bulk("requeue_matching", "retryable", task_filter, limit, now)
+        result = await admin.bulk(
+            self._db, "requeue_matching", "retryable", task_filter, limit=limit, now=now
+        )
         if result.changed:
             self._wakeups.work_available()
         return result
@@ -206,20 +210,14 @@ class PostgresDriver:
     async def cancel_matching(
         self, task_filter: TaskFilter, *, limit: int, now: float
     ) -> BulkResult:
-        return await self._bulk("cancel_matching", "cancellable", task_filter, limit, now)
+        return await admin.bulk(
+            self._db, "cancel_matching", "cancellable", task_filter, limit=limit, now=now
+        )
 
     async def delete_matching(self, task_filter: TaskFilter, *, limit: int) -> BulkResult:
-        return await self._bulk("delete_matching", "deletable", task_filter, limit, None)
-
-    async def _bulk(
-        self, statement: str, applies: str, task_filter: TaskFilter, limit: int, now: float | None
-    ) -> BulkResult:
-        """One bulk statement: how many it changed, and whether more were left."""
-        where, args = rows.filter_clause(SQL, task_filter)
-        query = SQL[statement].format(where=f"{where} AND {SQL[applies]}")
-        row = await self._db.fetchone(query, {**args, "limit": limit, "now": now})
-        assert row is not None  # an aggregate always answers one row
-        return BulkResult(row[0], row[1])
+        return await admin.bulk(
+            self._db, "delete_matching", "deletable", task_filter, limit=limit, now=None
+        )
 
     async def prune(self, *, before: float, limit: int) -> int:
         return await self._db.rowcount(SQL["prune"], (before, limit))
@@ -249,37 +247,12 @@ class PostgresDriver:
         return rows.counts(await self._db.fetchall(SQL["counts"]))
 
     async def queue_stats(self, *, now: float, windows: Sequence[int], limit: int) -> QueueList:
-        async with self._db.connection() as conn, conn.transaction():
-            counts = await (await conn.execute(SQL["queue_counts"])).fetchall()
-            oldest = await (await conn.execute(SQL["queue_oldest_ready"], {"now": now})).fetchall()
-            throughput = {
-                w: await (
-                    await conn.execute(SQL["queue_throughput"], {"since": now - w, "now": now})
-                ).fetchall()
-                for w in windows
-            }
-        return rows.queue_list(counts, oldest, throughput, now=now, limit=limit)
+        return await admin.queue_stats(self._db, now=now, windows=windows, limit=limit)
 
     async def window_stats(
         self, *, now: float, windows: Sequence[int], sample_size: int
     ) -> list[WindowStats]:
-        found = []
-        for w in windows:
-            args = {"since": now - w, "now": now, "sample": sample_size}
-            row = await self._db.fetchone(SQL["window_stats"], args)
-            assert row is not None  # an aggregate always answers one row
-            completed, failed, wait_s, run_s = row
-            found.append(
-                WindowStats(
-                    w,
-                    completed,
-                    failed,
-                    wait_s=Percentiles(*wait_s) if wait_s else Percentiles(),
-                    run_s=Percentiles(*run_s) if run_s else Percentiles(),
-                    sampled=completed + failed > sample_size,
-                )
-            )
-        return found
+        return await admin.window_stats(self._db, now=now, windows=windows, sample_size=sample_size)
 
     async def ping(self) -> None:
         await self._db.fetchall(SQL["ping"])
@@ -404,6 +377,23 @@ class PostgresDriver:
 
     async def held_worker_ids(self) -> list[str]:
         return [r[0] for r in await self._db.fetchall(SQL["held_workers"])]
+
+    # the workers table: postgres/roster.py
+
+    async def announce(self, worker: WorkerInfo) -> None:
+        await roster.announce(self._db, worker)
+
+    async def beat(self, worker_id: str, *, now: float) -> bool:
+        return await roster.beat(self._db, worker_id, now)
+
+    async def retire(self, worker_id: str) -> None:
+        await roster.retire(self._db, worker_id)
+
+    async def workers(self, *, now: float) -> list[WorkerInfo]:
+        return await roster.live_workers(self._db, now)
+
+    async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
+        return await roster.last_ticks(self._db, actions)
 
 
 def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, Any]:

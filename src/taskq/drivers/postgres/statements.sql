@@ -352,6 +352,47 @@ SELECT
     percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY run_s)
 FROM sample
 
+-- The workers table (0004; GET /workers and /schedules, see taskq/roster.py).
+-- {worker_columns} is a worker row as every driver selects it (drivers/rows.py).
+
+-- name: announce
+-- A worker that starts, or announces itself again (its row was forgotten while it could
+-- not beat).
+INSERT INTO taskq_workers (id, host, pid, queues, concurrency, lease_s, schedules,
+    started_at, last_seen)
+VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s::jsonb, %(concurrency)s, %(lease_s)s,
+    %(schedules)s::jsonb, %(started_at)s, %(last_seen)s)
+ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen
+
+-- name: beat
+-- A worker's heartbeat: its own last_seen, and, in the same statement, the rows of workers
+-- that stopped beating for their lease_s deleted (their tasks' leases lapsed too). Answers
+-- a row while the worker's own row is stored.
+WITH forgotten AS (
+    DELETE FROM taskq_workers WHERE last_seen + lease_s < %(now)s AND id <> %(id)s)
+UPDATE taskq_workers SET last_seen = %(now)s WHERE id = %(id)s
+RETURNING id
+
+-- name: retire
+DELETE FROM taskq_workers WHERE id = %s
+
+-- name: live_workers
+SELECT {worker_columns} FROM taskq_workers WHERE last_seen + lease_s >= %(now)s
+ORDER BY started_at, id
+
+-- name: running_tasks
+-- What every worker runs now: only the running tasks, through taskq_tasks_status_seq.
+SELECT worker_id, id FROM taskq_tasks WHERE worker_id IS NOT NULL AND status = 'running'
+ORDER BY seq
+
+-- name: last_tick
+-- The newest tick task of an action: its key cron:<action>:<tick>. The LIKE repeats
+-- taskq_tasks_cron_ticks's predicate, so the planner may use that index.
+SELECT idempotency_key FROM taskq_tasks
+WHERE idempotency_key LIKE 'cron:%%' AND action = %(action)s
+    AND substr(idempotency_key, 1, length(%(prefix)s)) = %(prefix)s
+ORDER BY seq DESC LIMIT 1
+
 -- name: ping
 SELECT 1 FROM taskq_tasks LIMIT 0
 

@@ -30,13 +30,14 @@ from typing import Any, TypeVar
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
-from taskq.drivers.sqlite import admin, merged
+from taskq.drivers.sqlite import admin, merged, roster
 from taskq.drivers.sqlite.connection import Synchronous, connect, free_bytes
 from taskq.drivers.sqlite.writer import MergedOp, Writer, check_writable
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Datagrams
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
@@ -147,24 +148,9 @@ class SqliteDriver:
     # producers
 
     async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
-        insert_rows = [
-            (
-                t.id,
-                t.action,
-                codec.encode(t.data) if t.data_json is None else t.data_json,
-                t.queue,
-                t.priority,
-                t.max_attempts,
-                t.timeout_s,
-                now if t.run_at is None else t.run_at,
-                now,
-                t.idempotency_key,
-                t.fingerprint,
-            )
-            for t in tasks
-        ]
+        insert_rows = [merged.insert_row(t, now) for t in tasks]
         stored: list[int | Task] = await self._merged(merged.insert, insert_rows, durable=True)
-        if any(row[7] <= now for row in insert_rows):  # a task due later wakes no one
+        if any(row[merged.RUN_AT] <= now for row in insert_rows):  # a task due later wakes no one
             self._wakeups.work_available()
         return [
             found if isinstance(found, Task) else rows.enqueued(t, seq=found, now=now)
@@ -400,3 +386,20 @@ class SqliteDriver:
 
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
+
+    # the workers table: sqlite/roster.py
+
+    async def announce(self, worker: WorkerInfo) -> None:
+        await self._bookkeeping(lambda c: roster.announce(c, worker))
+
+    async def beat(self, worker_id: str, *, now: float) -> bool:
+        return await self._bookkeeping(lambda c: roster.beat(c, worker_id, now))
+
+    async def retire(self, worker_id: str) -> None:
+        await self._bookkeeping(lambda c: roster.retire(c, worker_id))
+
+    async def workers(self, *, now: float) -> list[WorkerInfo]:
+        return await self._read(lambda c: roster.live_workers(c, now))
+
+    async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
+        return await self._read(lambda c: roster.last_ticks(c, actions))

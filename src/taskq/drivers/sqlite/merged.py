@@ -10,7 +10,7 @@ from typing import Any
 from taskq import codec
 from taskq.drivers.rows import COLUMNS, row_to_task
 from taskq.drivers.statements import load
-from taskq.task import Task
+from taskq.task import NewTask, Task
 
 SQL = load("taskq.drivers.sqlite")
 ROWS_PER_INSERT = 500  # 11 parameters a row: well under SQLite's 32,766 per statement
@@ -22,6 +22,24 @@ GET_BY_KEY = SQL["get_by_key"].format(columns=COLUMNS)
 #  idempotency_key, fingerprint)
 InsertRow = tuple[Any, ...]
 KEY = 9  # where the idempotency key is in an InsertRow
+RUN_AT = 7
+
+
+def insert_row(task: NewTask, now: float) -> InsertRow:
+    """The InsertRow of ``task``, enqueued at ``now``."""
+    return (
+        task.id,
+        task.action,
+        codec.encode(task.data) if task.data_json is None else task.data_json,
+        task.queue,
+        task.priority,
+        task.max_attempts,
+        task.timeout_s,
+        now if task.run_at is None else task.run_at,
+        now,
+        task.idempotency_key,
+        task.fingerprint,
+    )
 
 
 @functools.lru_cache(maxsize=512)

@@ -283,6 +283,44 @@ WHERE status IN ('completed', 'failed', 'cancelled')
 ORDER BY processed_at DESC
 LIMIT :sample
 
+-- The workers table (0004; GET /workers and /schedules, see taskq/roster.py).
+-- {worker_columns} is a worker row as every driver selects it (drivers/rows.py).
+
+-- name: announce
+-- A worker that starts, or announces itself again (its row was forgotten while it could
+-- not beat).
+INSERT INTO workers (id, host, pid, queues, concurrency, lease_s, schedules, started_at,
+    last_seen)
+VALUES (:id, :host, :pid, :queues, :concurrency, :lease_s, :schedules, :started_at,
+    :last_seen)
+ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen
+
+-- name: beat
+UPDATE workers SET last_seen = :now WHERE id = :id
+
+-- name: forget_stale_workers
+-- Workers that stopped beating for their lease_s: gone (their tasks' leases lapsed too).
+DELETE FROM workers WHERE last_seen + lease_s < :now AND id <> :id
+
+-- name: retire
+DELETE FROM workers WHERE id = ?
+
+-- name: live_workers
+SELECT {worker_columns} FROM workers WHERE last_seen + lease_s >= :now ORDER BY started_at, id
+
+-- name: running_tasks
+-- What every worker runs now: only the running tasks, through tasks_status_seq.
+SELECT worker_id, id FROM tasks WHERE worker_id IS NOT NULL AND status = 'running'
+ORDER BY seq
+
+-- name: last_tick
+-- The newest tick task of an action: its key cron:<action>:<tick>. The LIKE repeats
+-- tasks_cron_ticks's predicate word for word, so SQLite uses that index.
+SELECT idempotency_key FROM tasks
+WHERE idempotency_key LIKE 'cron:%' AND action = :action
+    AND substr(idempotency_key, 1, length(:prefix)) = :prefix
+ORDER BY seq DESC LIMIT 1
+
 -- name: ping
 SELECT 1 FROM tasks LIMIT 0
 
