@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from taskq.api import openapi, routes, stats, workers
 from taskq.api.errors import HANDLERS
+from taskq.api.headers import SecurityHeaders
 from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
 from taskq.queue import Queue
@@ -68,9 +69,10 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
             Route("/docs", openapi.docs, methods=["GET"]),
+            Route("/docs/start.js", openapi.docs_script, methods=["GET"]),
             Mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path)),
         ],
-        middleware=[Middleware(CrossOriginProtection)],
+        middleware=[Middleware(SecurityHeaders), Middleware(CrossOriginProtection)],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
