@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from tests.tcp_proxy import TcpProxy
 
 import taskq
 from taskq.queue import Queue
@@ -98,6 +99,19 @@ def migrated_postgres_url(_migrated_postgres: str) -> str:
 def migrated_sqlite_url(sqlite_url: str) -> str:
     taskq.migrate(sqlite_url)
     return sqlite_url
+
+
+@pytest.fixture
+async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
+    """A migrated PostgreSQL database reached through a TCP proxy the test can stop (the
+    server "down") and start again."""
+    taskq.migrate(postgres_url)
+    proxy = TcpProxy.to(postgres_url)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
 
 
 @pytest.fixture

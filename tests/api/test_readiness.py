@@ -9,11 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import pytest
 from tests.api.conformance import Conformance
 from tests.tcp_proxy import TcpProxy
 
-import taskq
 from taskq.api import create_app
 from taskq.config import Settings
 
@@ -42,17 +40,6 @@ async def timed(client: httpx.AsyncClient, method: str, path: str) -> tuple[http
     async with asyncio.timeout(5):  # ASGITransport has no timeouts of its own
         response = await client.request(method, path, json=TASK if method == "POST" else None)
     return response, time.monotonic() - t0
-
-
-@pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
-    taskq.migrate(postgres_url)
-    proxy = TcpProxy.to(postgres_url)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop()
 
 
 async def test_readyz_and_submit_answer_503_within_a_second_while_postgres_is_down(

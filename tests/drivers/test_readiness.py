@@ -154,17 +154,6 @@ async def test_sqlite_full_disk_is_not_ready_until_space_is_freed(tiny_disk: Pat
 # PostgreSQL: fail fast while the server is unreachable
 
 
-@pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
-    taskq.migrate(postgres_url)
-    proxy = TcpProxy.to(postgres_url)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop()
-
-
 @contextlib.asynccontextmanager
 async def opened_postgres(
     url: str, *, max_size: int = 10, acquire_timeout_s: float = 5.0
