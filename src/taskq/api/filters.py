@@ -9,15 +9,14 @@ from typing import Any
 import msgspec
 
 from taskq.api.errors import BadRequest
-from taskq.api.schema import decode_json, epoch, query_int
+from taskq.api.schema import decode_json, moment, query_int
 from taskq.api.wire import DEFAULT_LIMIT, MAX_LIMIT, BulkRequest, FilterIn
 from taskq.errors import InvalidTask
 from taskq.filters import TaskFilter
-from taskq.task import MAX_TIME, MIN_TIME, Status
+from taskq.task import Status
 
 MAX_CURSOR = 2**63 - 1  # a store's sequence is a signed 64-bit integer
 _VALID_STATUSES = ", ".join(s.value for s in Status)
-_NUMBER = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
 
 
 class ListQuery(msgspec.Struct, frozen=True):
@@ -69,19 +68,7 @@ def _status(text: str) -> Status:
 
 def _query_moment(params: Any, name: str) -> float | None:
     text = params.get(name)
-    return None if not text else _moment(text, name)
-
-
-def _moment(value: str | float, name: str) -> float:
-    """A time given as ISO 8601 (UTC without an offset) or epoch seconds, as run_at is."""
-    if isinstance(value, str):
-        moment = float(value) if _NUMBER.fullmatch(value) else epoch(value)
-        if moment is None:
-            raise InvalidTask(f"{name} must be an ISO 8601 time or epoch seconds", field=name)
-        value = moment
-    if not MIN_TIME <= value <= MAX_TIME:
-        raise InvalidTask(f"{name} must fall between 1970 and the end of 9999", field=name)
-    return value
+    return None if not text else moment(text, name)
 
 
 class BulkQuery(msgspec.Struct, frozen=True):
@@ -122,7 +109,7 @@ def parse_bulk(raw: bytes) -> BulkQuery:
 
 
 def _optional_moment(value: str | float | None, name: str) -> float | None:
-    return None if value is None else _moment(value, name)
+    return None if value is None else moment(value, name)
 
 
 def _refused(exc: msgspec.ValidationError) -> InvalidTask:

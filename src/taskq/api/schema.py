@@ -40,6 +40,8 @@ _submission = msgspec.json.Decoder(Submission)
 _any = msgspec.json.Decoder()
 
 _RUN_AT = "run_at must be an ISO 8601 timestamp or epoch seconds"
+# epoch seconds written as text, as a query string gives them
+_NUMBER = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
 # What to say of a field msgspec refused: of the wrong type, below its minimum, above its
 # maximum. msgspec's own words name JSON paths and types; these name what a user fixes.
 _FIELD_ERRORS: dict[str, tuple[str, str, str]] = {
@@ -165,17 +167,20 @@ def _run_at(submission: Submission) -> float | None:
         return time.time() + delay
     if run_at is None:
         return None
-    moment = run_at if isinstance(run_at, float) else _epoch(run_at)
-    if not MIN_TIME <= moment <= MAX_TIME:
-        raise InvalidTask("run_at must fall between 1970 and the end of 9999", field="run_at")
-    return moment
+    return moment(run_at, "run_at")
 
 
-def _epoch(text: str) -> float:
-    moment = epoch(text)
-    if moment is None:
-        raise InvalidTask(_RUN_AT, field="run_at")
-    return moment
+def moment(value: str | float, name: str) -> float:
+    """A time given as ISO 8601 (UTC without an offset) or epoch seconds, between 1970 and
+    the end of 9999 (what every answer can show as a date); 422 naming ``name`` otherwise."""
+    if isinstance(value, str):
+        found = float(value) if _NUMBER.fullmatch(value) else epoch(value)
+        if found is None:
+            raise InvalidTask(f"{name} must be an ISO 8601 timestamp or epoch seconds", field=name)
+        value = found
+    if not MIN_TIME <= value <= MAX_TIME:
+        raise InvalidTask(f"{name} must fall between 1970 and the end of 9999", field=name)
+    return value
 
 
 def epoch(text: str) -> float | None:
