@@ -4,6 +4,7 @@ taskq run       migrations, then the HTTP API and a worker in one process
 taskq api       the HTTP API alone
 taskq worker    a worker alone (run as many as you like on one database)
 taskq migrate   apply the schema migrations and exit
+taskq keys      create, list and revoke API keys
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args, get_origin
 
 import click
@@ -28,9 +30,11 @@ from taskq.logs import configure_logging
 
 if TYPE_CHECKING:
     from taskq.api.app import Alongside
+    from taskq.keys import Keys
 
 log = logging.getLogger("taskq")
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 # The flags of each group, in help order. A flag's type, help and shown default are read
@@ -46,6 +50,8 @@ COMMON_FLAGS = (
 HTTP_FLAGS = (
     "host",
     "port",
+    "allow_anonymous",
+    "cors_origins",
     "max_body_bytes",
     "max_header_bytes",
     "header_timeout_s",
@@ -97,6 +103,8 @@ def _flag(name: str) -> Callable[[F], F]:
     flag = "--" + name.replace("_", "-")
     if name in REPEATABLE:
         return click.option(flag, multiple=True, help=help_text)
+    if field.annotation is bool:  # a switch: absent leaves it to env, TOML and the default
+        return click.option(flag, is_flag=True, default=None, help=help_text)
     return click.option(flag, type=_click_type(field.annotation), help=help_text)
 
 
@@ -289,7 +297,112 @@ def _serve(
     from taskq.api.server import serve
 
     _announce(what, settings)
+    _check_exposure(settings)
     serve(create_app(settings, alongside=alongside), settings, sock)
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Refuse to serve anyone who reaches a service beyond loopback while no key exists,
+    unless told to (api/auth.py)."""
+    from taskq.api.auth import is_loopback
+
+    if is_loopback(settings.host):
+        return
+    if settings.allow_anonymous:
+        log.warning(
+            "listening on %s with --allow-anonymous: while no API key exists, anyone who "
+            "reaches this service can submit, cancel and delete tasks",
+            settings.host,
+        )
+        return
+    if not asyncio.run(_keys_exist(settings)):
+        raise TaskqError(
+            f"refusing to listen on {settings.host} with no API key: anyone who reaches it "
+            "could steer it. Create a key first (`taskq keys create --name NAME --scope "
+            "admin`), listen on 127.0.0.1, or pass --allow-anonymous"
+        )
+
+
+async def _keys_exist(settings: Settings) -> bool:
+    from taskq.queue import Queue
+
+    async with Queue.from_settings(settings) as queue:
+        return await queue.keys.exist()
+
+
+# API keys (taskq/keys.py)
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (kept in the store: every API process sees them)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="what the key is for (letters, digits, . _ -)")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "submit", "admin"]),
+    required=True,
+    help="read: every GET; submit: also POST /tasks; admin: everything",
+)
+@_common_options
+@_guard
+def create_key(name: str, scope: str, config_file: str | None, **flags: Any) -> None:
+    """Make a key and print it, once: it is never shown again."""
+    from taskq.keys import Scope
+
+    settings = _store_settings(config_file, **flags)
+    secret = asyncio.run(_with_keys(settings, lambda k: k.create(name, Scope.parse(scope))))
+    click.echo(secret)
+    click.echo(
+        f"taskq: key {name!r} ({scope}) created; store it now: it is not shown again", err=True
+    )
+
+
+@keys.command("list")
+@_common_options
+@_guard
+def list_keys(config_file: str | None, **flags: Any) -> None:
+    """Each key's name, scope, and when it was made and last used (never the key)."""
+    settings = _store_settings(config_file, **flags)
+    found = asyncio.run(_with_keys(settings, lambda k: k.list()))
+    rows = [("NAME", "SCOPE", "CREATED", "LAST USED")]
+    rows += [(k.name, k.scope.label, _when(k.created_at), _when(k.last_used_at)) for k in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_common_options
+@_guard
+def revoke_key(name: str, config_file: str | None, **flags: Any) -> None:
+    """Delete the key NAME: it stops working at once (within 2 s on other API processes)."""
+    settings = _store_settings(config_file, **flags)
+    asyncio.run(_with_keys(settings, lambda k: k.revoke(name)))
+    click.echo(f"taskq: key {name!r} revoked", err=True)
+
+
+def _store_settings(config_file: str | None, **flags: Any) -> Settings:
+    settings = _settings(config_file, **flags)
+    _one_process_only(settings)  # keys made in memory:// would vanish with this command
+    migrations.migrate(settings.database)
+    return settings
+
+
+async def _with_keys(settings: Settings, use: Callable[[Keys], Awaitable[T]]) -> T:
+    from taskq.queue import Queue
+
+    async with Queue.from_settings(settings) as queue:
+        return await use(queue.keys)
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
 if __name__ == "__main__":

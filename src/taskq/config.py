@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     queues: Annotated[list[str], NoDecode] = Field(
         [], description="comma-separated queues to consume; all when none are given"
     )
+    allow_anonymous: bool = Field(
+        False, description="serve requests without a key while none exists, beyond loopback too"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [], description="comma-separated origins whose pages may call the API (CORS)"
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="largest request body")
     max_header_bytes: int = Field(
         64 * 1024,
@@ -89,7 +95,7 @@ class Settings(BaseSettings):
         "text", description="log lines as text, or one JSON object a line"
     )
 
-    @field_validator("actions", "queues", mode="before")
+    @field_validator("actions", "queues", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         # env vars give "a,b"; flags and TOML give lists

@@ -18,6 +18,7 @@ from taskq import codec, drivers, migrations
 from taskq.config import Settings
 from taskq.drivers.base import Driver
 from taskq.errors import InvalidTask, TaskConflict, TaskNotFound
+from taskq.events import Events
 from taskq.filters import (
     DEFAULT_BULK_LIMIT,
     EVERY_TASK,
@@ -25,6 +26,7 @@ from taskq.filters import (
     BulkResult,
     TaskFilter,
 )
+from taskq.keys import Keys
 from taskq.roster import Schedule, WorkerInfo, scheduled, schedules
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
@@ -53,6 +55,9 @@ class Queue:
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
+        # what changed, told to every process of the store (taskq/events.py)
+        self.events = Events(driver)
+        self.keys = Keys(driver)
 
     @classmethod
     def connect(
@@ -89,6 +94,7 @@ class Queue:
         await self.driver.open()
 
     async def close(self) -> None:
+        await self.events.close()
         await self.driver.close()
 
     async def __aenter__(self) -> Queue:
@@ -138,9 +144,12 @@ class Queue:
         ready = [_storable(t) for t in tasks]
         if not ready:
             return []
-        stored = await self.driver.enqueue(ready, now=time.time())
+        now = time.time()
+        stored = await self.driver.enqueue(ready, now=now)
         for new, task in zip(ready, stored, strict=True):
-            if task.id != new.id and task.fingerprint != new.fingerprint:
+            if task.id == new.id and task.created_at == now:  # stored by this call
+                self.events.task("submitted", task, at=now)
+            elif task.fingerprint != new.fingerprint:
                 raise TaskConflict(
                     f"idempotency key {new.idempotency_key!r} was used for a different task"
                 )
@@ -151,22 +160,28 @@ class Queue:
 
         Raises TaskNotFound, or TaskConflict for a task already finished.
         """
-        task = await self.driver.cancel(task_id, now=time.time())
+        now = time.time()
+        task = await self.driver.cancel(task_id, now=now)
         if task is None:
             raise TaskNotFound(f"task {task_id} not found")
         if task.status.is_terminal and task.status is not Status.CANCELLED:
             raise TaskConflict(f"task {task_id} is already {task.status}")
+        # a running one tells when its worker stops; one cancelled before is not news
+        if task.status is Status.CANCELLED and task.processed_at == now:
+            self.events.task("cancelled", task, at=now)
         return task
 
     async def retry(self, task_id: str) -> Task:
         """Queue a failed or cancelled task again, with a fresh attempt budget."""
-        requeued, task = await self.driver.requeue(task_id, now=time.time())
+        now = time.time()
+        requeued, task = await self.driver.requeue(task_id, now=now)
         if task is None:
             raise TaskNotFound(f"task {task_id} not found")
         if not requeued:
             raise TaskConflict(
                 f"only failed or cancelled tasks can be retried; this one is {task.status}"
             )
+        self.events.task("retried", task, at=now)
         return task
 
     async def get(self, task_id: str) -> Task | None:
@@ -197,6 +212,7 @@ class Queue:
                 f"task {task_id} is {task.status}: only a finished task can be deleted"
                 " (cancel it first)"
             )
+        self.events.task("deleted", task, at=time.time())
         return task
 
     async def retry_matching(
@@ -205,7 +221,8 @@ class Queue:
         """Queue up to ``limit`` of the failed or cancelled tasks ``task_filter`` matches
         again, as ``retry`` does one. The empty filter needs ``all_tasks``."""
         self._check_bulk(task_filter, limit, all_tasks)
-        return await self.driver.retry_matching(task_filter, limit=limit, now=time.time())
+        done = await self.driver.retry_matching(task_filter, limit=limit, now=time.time())
+        return self._told(done, "retried")
 
     async def cancel_matching(
         self, task_filter: TaskFilter, *, limit: int = DEFAULT_BULK_LIMIT, all_tasks: bool = False
@@ -213,7 +230,8 @@ class Queue:
         """Cancel up to ``limit`` of the queued tasks ``task_filter`` matches, and ask the
         running ones to stop, as ``cancel`` does one. The empty filter needs ``all_tasks``."""
         self._check_bulk(task_filter, limit, all_tasks)
-        return await self.driver.cancel_matching(task_filter, limit=limit, now=time.time())
+        done = await self.driver.cancel_matching(task_filter, limit=limit, now=time.time())
+        return self._told(done, "cancelled")
 
     async def delete_matching(
         self, task_filter: TaskFilter, *, limit: int = DEFAULT_BULK_LIMIT, all_tasks: bool = False
@@ -221,7 +239,13 @@ class Queue:
         """Delete up to ``limit`` of the finished tasks ``task_filter`` matches. The empty
         filter needs ``all_tasks``."""
         self._check_bulk(task_filter, limit, all_tasks)
-        return await self.driver.delete_matching(task_filter, limit=limit)
+        done = await self.driver.delete_matching(task_filter, limit=limit)
+        return self._told(done, "deleted")
+
+    def _told(self, done: BulkResult, what: str) -> BulkResult:
+        if done.changed:
+            self.events.resync(f"{done.changed} tasks {what}")
+        return done
 
     @staticmethod
     def _check_bulk(task_filter: TaskFilter, limit: int, all_tasks: bool) -> None:

@@ -114,5 +114,5 @@ async def test_polling_within_a_second_reuses_the_answer_and_after_it_counts_aga
 
 async def test_both_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await get(client, "/openapi.json"))["paths"]
-    assert set(paths["/queues"]["get"]["responses"]) == {"200", "503"}
-    assert set(paths["/stats"]["get"]["responses"]) == {"200", "503"}
+    assert set(paths["/queues"]["get"]["responses"]) == {"200", "401", "403", "503"}
+    assert set(paths["/stats"]["get"]["responses"]) == {"200", "401", "403", "503"}

@@ -151,5 +151,5 @@ async def test_a_workers_schedule_is_listed_while_it_runs(
 
 async def test_both_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await get(client, "/openapi.json"))["paths"]
-    assert set(paths["/workers"]["get"]["responses"]) == {"200", "503"}
-    assert set(paths["/schedules"]["get"]["responses"]) == {"200", "503"}
+    assert set(paths["/workers"]["get"]["responses"]) == {"200", "401", "403", "503"}
+    assert set(paths["/schedules"]["get"]["responses"]) == {"200", "401", "403", "503"}

@@ -29,6 +29,8 @@ COMMON = {
 HTTP = {
     "host",
     "port",
+    "allow-anonymous",
+    "cors-origins",
     "max-body-bytes",
     "max-header-bytes",
     "header-timeout-s",

@@ -13,14 +13,16 @@ from importlib.resources import files
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from taskq.api import openapi, routes, stats, workers
+from taskq.api import auth, events, openapi, routes, session, stats, workers
 from taskq.api.errors import HANDLERS
 from taskq.api.headers import SecurityHeaders
 from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
+from taskq.dashboard.routes import ROUTES as DASHBOARD
 from taskq.queue import Queue
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,22 @@ Alongside = Callable[[Queue], contextlib.AbstractAsyncContextManager[None]]
 exited before it closes)."""
 
 
+def cors(origins: list[str]) -> list[Middleware]:
+    """CORS for the pages of ``origins`` (none unless configured): they may send a key."""
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "idempotency-key"],
+            expose_headers=["location"],
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Starlette:
     """The taskq HTTP app on ``settings.database``; its lifespan opens and closes the store."""
 
@@ -43,6 +61,7 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
         await queue.open()
         app.state.queue = queue
         app.state.stats = stats.StatsAnswers(queue)
+        app.state.event_streams = events.EventStreams(queue, app.state.stats)
         beside: contextlib.AbstractAsyncContextManager[None] = (
             alongside(queue) if alongside else contextlib.nullcontext()
         )
@@ -50,32 +69,44 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
             async with beside:
                 yield
         finally:
+            await app.state.event_streams.close()
             await queue.close()
 
     app = Starlette(
-        routes=[
-            Route("/tasks", routes.submit_task, methods=["POST"]),
-            Route("/tasks", routes.list_tasks, methods=["GET"]),
-            # before /tasks/{task_id}/…: "bulk" is no task id
-            Route("/tasks/bulk/retry", routes.bulk_retry, methods=["POST"]),
-            Route("/tasks/bulk/cancel", routes.bulk_cancel, methods=["POST"]),
-            Route("/tasks/bulk/delete", routes.bulk_delete, methods=["POST"]),
-            Route("/tasks/{task_id}", routes.get_task, methods=["GET"]),
-            Route("/tasks/{task_id}", routes.delete_task, methods=["DELETE"]),
-            Route("/tasks/{task_id}/cancel", routes.cancel_task, methods=["POST"]),
-            Route("/tasks/{task_id}/retry", routes.retry_task, methods=["POST"]),
-            Route("/queues", stats.list_queues, methods=["GET"]),
-            Route("/stats", stats.store_stats, methods=["GET"]),
-            Route("/workers", workers.list_workers, methods=["GET"]),
-            Route("/schedules", workers.list_schedules, methods=["GET"]),
-            Route("/healthz", routes.healthz, methods=["GET"]),
-            Route("/readyz", routes.readyz, methods=["GET"]),
-            Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
-            Route("/docs", openapi.docs, methods=["GET"]),
-            Route("/docs/start.js", openapi.docs_script, methods=["GET"]),
-            Mount("/docs/static", StaticFiles(directory=SWAGGER_UI)),
+        routes=auth.guard(
+            [
+                Route("/tasks", routes.submit_task, methods=["POST"]),
+                Route("/tasks", routes.list_tasks, methods=["GET"]),
+                # before /tasks/{task_id}/…: "bulk" is no task id
+                Route("/tasks/bulk/retry", routes.bulk_retry, methods=["POST"]),
+                Route("/tasks/bulk/cancel", routes.bulk_cancel, methods=["POST"]),
+                Route("/tasks/bulk/delete", routes.bulk_delete, methods=["POST"]),
+                Route("/tasks/{task_id}", routes.get_task, methods=["GET"]),
+                Route("/tasks/{task_id}", routes.delete_task, methods=["DELETE"]),
+                Route("/tasks/{task_id}/cancel", routes.cancel_task, methods=["POST"]),
+                Route("/tasks/{task_id}/retry", routes.retry_task, methods=["POST"]),
+                Route("/queues", stats.list_queues, methods=["GET"]),
+                Route("/stats", stats.store_stats, methods=["GET"]),
+                Route("/workers", workers.list_workers, methods=["GET"]),
+                Route("/schedules", workers.list_schedules, methods=["GET"]),
+                Route("/events", events.stream_events, methods=["GET"]),
+                Route("/session", session.get_session, methods=["GET"]),
+                Route("/session", session.sign_in, methods=["POST"]),
+                Route("/session", session.sign_out, methods=["DELETE"]),
+                Route("/healthz", routes.healthz, methods=["GET"]),
+                Route("/readyz", routes.readyz, methods=["GET"]),
+                Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+                Route("/docs", openapi.docs, methods=["GET"]),
+                Route("/docs/start.js", openapi.docs_script, methods=["GET"]),
+                Mount("/docs/static", StaticFiles(directory=SWAGGER_UI)),
+                *DASHBOARD,
+            ]
+        ),
+        middleware=[
+            Middleware(SecurityHeaders),
+            *cors(settings.cors_origins),
+            Middleware(CrossOriginProtection, allowed_origins=settings.cors_origins),
         ],
-        middleware=[Middleware(SecurityHeaders), Middleware(CrossOriginProtection)],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

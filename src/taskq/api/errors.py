@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from taskq.api.responses import error_response
 from taskq.errors import (
@@ -29,9 +30,26 @@ class BadRequest(Exception):
         self.field = field
 
 
+class Unauthenticated(BadRequest):
+    """401: no valid API key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 401)
+
+
+class NotAllowed(BadRequest):
+    """403: a key whose scope is too small, or a page's change without its CSRF token."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 403)
+
+
 async def on_bad_request(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
-    return error_response(exc.status_code, str(exc), field=exc.field)
+    response = error_response(exc.status_code, str(exc), field=exc.field)
+    if isinstance(exc, Unauthenticated):
+        response.headers["www-authenticate"] = 'Bearer realm="taskq"'
+    return response
 
 
 async def on_invalid_task(_: Request, exc: Exception) -> Response:
@@ -52,9 +70,22 @@ async def on_store_unavailable(_: Request, exc: Exception) -> Response:
     return error_response(503, "store unavailable")
 
 
-async def on_http_exception(_: Request, exc: Exception) -> Response:
+async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.status_code, exc.detail)
+    response = error_response(exc.status_code, exc.detail)
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route on the path; each of ours has one
+        response.headers["allow"] = ", ".join(_methods_on(request))
+    return response
+
+
+def _methods_on(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def on_unexpected(_: Request, exc: Exception) -> Response:

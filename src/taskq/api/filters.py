@@ -35,7 +35,7 @@ def parse_list_query(params: Any) -> ListQuery:
     """
     try:
         task_filter = TaskFilter(
-            statuses=tuple(_status(text) for text in params.getlist("status") if text),
+            statuses=tuple(_status(text) for text in params.getlist("status")),
             queues=tuple(text for text in params.getlist("queue") if text),
             actions=tuple(text for text in params.getlist("action") if text),
             created_after=_query_moment(params, "created_after"),
@@ -92,6 +92,8 @@ def parse_bulk(raw: bytes) -> BulkQuery:
         request = msgspec.convert(body, BulkRequest)
     except msgspec.ValidationError as exc:
         raise _refused(exc) from None
+    if request.filter is not None and request.all:  # even an empty one: the document says
+        raise InvalidTask("give a filter or all, not both", field="all")
     given = request.filter or FilterIn()
     try:
         task_filter = TaskFilter(

@@ -43,7 +43,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers.update(EVERY_ANSWER)
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.update(EVERY_PAGE)
+                    for name, value in EVERY_PAGE.items():
+                        headers.setdefault(name, value)  # a page may set a stricter one
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -8,7 +8,7 @@ one, so the document lists exactly what the service answers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -30,6 +30,8 @@ from taskq.api.wire import (
     Health,
     QueuesOut,
     SchedulesOut,
+    SessionOut,
+    SignIn,
     StatsOut,
     Submission,
     TaskOut,
@@ -37,6 +39,7 @@ from taskq.api.wire import (
     WorkersOut,
 )
 from taskq.filters import MAX_ERROR_SEARCH
+from taskq.keys import Scope
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S
 from taskq.task import Status
 
@@ -49,6 +52,9 @@ class Operation:
 
     summary: str
     responses: dict[int, Answer]
+    # who may call it (taskq/keys.py): the most a key can do unless said otherwise; None
+    # for what anyone may call (probes, this document)
+    scope: Scope | None = Scope.ADMIN
     description: str | None = None
     parameters: list[dict[str, Any]] = field(default_factory=list)
     body: type[Any] | None = None
@@ -102,6 +108,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
             }
         ],
+        scope=Scope.SUBMIT,
         responses={
             202: (Accepted, "Accepted and stored"),
             200: (Accepted, "The task an earlier request with this Idempotency-Key stored"),
@@ -154,8 +161,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             {
                 "name": "q",
                 "in": "query",
-                "description": "text the task's `error` contains (ASCII case ignored)",
-                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ERROR_SEARCH},
+                "description": "text the task's `error` contains (ASCII case ignored); empty: any",
+                "schema": {"type": "string", "maxLength": MAX_ERROR_SEARCH},
             },
             {
                 "name": "limit",
@@ -170,10 +177,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             {
                 "name": "cursor",
                 "in": "query",
-                "description": "`next_cursor` of the previous page",
-                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "`next_cursor` of the previous page; empty: the first page",
+                "schema": {"type": "string", "pattern": "^[0-9]*$"},
             },
         ],
+        scope=Scope.READ,
         responses={
             200: (TaskPage, "One page of tasks"),
             400: (Error, "A bad filter value, limit or cursor (named in `field`)"),
@@ -183,6 +191,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/tasks/{task_id}"): Operation(
         "One task",
         parameters=[_TASK_ID],
+        scope=Scope.READ,
         responses={200: (TaskOut, "The task"), **_NOT_FOUND, **_UNAVAILABLE},
     ),
     ("POST", "/tasks/{task_id}/cancel"): Operation(
@@ -245,6 +254,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         f"{MAX_QUEUES:,} (`more` tells whether others exist). Throughput over the last "
         f"{_WINDOWS}. Computed at most once per second per API process: polling clients "
         "share one answer.",
+        scope=Scope.READ,
         responses={200: (QueuesOut, "The queues"), **_UNAVAILABLE},
     ),
     ("GET", "/stats"): Operation(
@@ -254,6 +264,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         f"started_at`), over the {SAMPLE_SIZE:,} that finished last at most (`sampled`). "
         "Computed at most once per second per API process: polling clients share one "
         "answer.",
+        scope=Scope.READ,
         responses={200: (StatsOut, "The figures"), **_UNAVAILABLE},
     ),
     ("GET", "/workers"): Operation(
@@ -262,6 +273,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "and leaves at once on a clean stop; one that has not beaten for its `lease_s` "
         "(three beats: the moment its tasks' leases lapse too) is not listed, and the next "
         "heartbeat of any worker deletes it. Read from the store on every call.",
+        scope=Scope.READ,
         responses={200: (WorkersOut, "The workers, oldest first"), **_UNAVAILABLE},
     ),
     ("GET", "/schedules"): Operation(
@@ -270,21 +282,76 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "schedule's next tick after now (UTC); `last_tick` the newest tick task stored for "
         "the action (its idempotency key `cron:<action>:<tick>`), null once none is: "
         "finished tick tasks are pruned with the others.",
+        scope=Scope.READ,
         responses={200: (SchedulesOut, "The schedules"), **_UNAVAILABLE},
     ),
-    ("GET", "/healthz"): Operation("Liveness", responses={200: (Health, "The process runs")}),
+    ("GET", "/healthz"): Operation(
+        "Liveness", responses={200: (Health, "The process runs")}, scope=None
+    ),
     ("GET", "/readyz"): Operation(
         "Readiness: the store answers and can take writes",
+        scope=None,
         responses={200: (Health, "Ready"), **_UNAVAILABLE},
     ),
+    ("GET", "/events"): Operation(
+        "Task and worker changes, live (Server-Sent Events)",
+        description="A `text/event-stream` that stays open. Each message has an `event:` "
+        "line and one `data:` line of JSON:\n\n"
+        "- `task`: a task changed (TaskEventOut): `kind` is submitted, started, completed, "
+        "failed, retried, cancelled, deleted or released; `status` is the task's status "
+        "after it.\n"
+        "- `worker`: a worker joined or left (WorkerEventOut).\n"
+        "- `stats`: once a second (StatsEventOut): the changes of the last second across "
+        "every process, and the `GET /stats` answer.\n"
+        '- `resync`: `{"reason"}`: more changed than was sent one by one (a burst, a '
+        "bulk action, a slow client): read afresh what you show.\n\n"
+        "Changes made by any process of the store are sent, within about 0.1 s. Delivery is "
+        "best effort: the store holds the truth.",
+        scope=Scope.READ,
+        responses={
+            200: (None, "The stream (text/event-stream)"),
+            **_UNAVAILABLE,
+        },
+    ),
+    ("GET", "/session"): Operation(
+        "Who the caller is",
+        description="The scope the caller's key (or session) has, and the CSRF token a "
+        "signed-in page sends with each change. 401 when a key is needed.",
+        responses={200: (SessionOut, "The caller"), 401: (Error, "A key is needed")},
+        scope=None,
+    ),
+    ("POST", "/session"): Operation(
+        "Sign in with an API key (the dashboard)",
+        description="Sets an HttpOnly, SameSite=Strict session cookie holding the key "
+        "(Secure over TLS), good for 12 hours or until the key is revoked. Requests it "
+        "authenticates that change anything must send the answer's `csrf_token` as "
+        "`X-CSRF-Token`.",
+        body=SignIn,
+        responses={
+            200: (SessionOut, "Signed in"),
+            400: (Error, "Invalid JSON"),
+            401: (Error, "Not a valid key"),
+            408: (Error, "The body did not arrive in time"),
+            413: (Error, "Body over the size limit"),
+            422: (Error, "Not a sign-in"),
+            **_CROSS_SITE,
+            **_UNAVAILABLE,
+        },
+        scope=None,
+    ),
+    ("DELETE", "/session"): Operation(
+        "Sign out (forget the session cookie)",
+        responses={204: (None, "Signed out"), **_CROSS_SITE},
+        scope=None,
+    ),
     ("GET", "/openapi.json"): Operation(
-        "This document", responses={200: (None, "The OpenAPI document")}
+        "This document", responses={200: (None, "The OpenAPI document")}, scope=None
     ),
     ("GET", "/docs"): Operation(
-        "Interactive API docs (Swagger UI)", responses={200: (None, "An HTML page")}
+        "Interactive API docs (Swagger UI)", responses={200: (None, "An HTML page")}, scope=None
     ),
     ("GET", "/docs/start.js"): Operation(
-        "The docs page's start-up script", responses={200: (None, "JavaScript")}
+        "The docs page's start-up script", responses={200: (None, "JavaScript")}, scope=None
     ),
 }
 REF = "#/components/schemas/{name}"
@@ -293,8 +360,8 @@ REF = "#/components/schemas/{name}"
 def _operations(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Operation]]:
     found = []
     for route in routes:
-        if not isinstance(route, Route):
-            continue  # mounts: static files
+        if not isinstance(route, Route) or not route.include_in_schema:
+            continue  # mounts (static files) and pages (the dashboard)
         for method in sorted((route.methods or set()) - {"HEAD"}):
             operation = OPERATIONS.get((method, route.path))
             if operation is None:
@@ -303,9 +370,43 @@ def _operations(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Operation]]
     return found
 
 
+def _answers(op: Operation) -> dict[int, Answer]:
+    """What ``op`` may answer, with the refusals of a route that needs a key."""
+    if op.scope is None:
+        return op.responses
+    forbidden = f"The key's scope is below {op.scope.name.lower()}"
+    if op.scope is not Scope.READ:
+        forbidden += ", or a signed-in page's change came without its X-CSRF-Token"
+    if 403 in op.responses:
+        forbidden = f"{op.responses[403][1]}; or: {forbidden[0].lower()}{forbidden[1:]}"
+    return {
+        **op.responses,
+        401: (Error, "No valid API key (none is needed while none exists, on loopback)"),
+        403: (Error, forbidden),
+    }
+
+
+SECURITY_SCHEMES = {
+    "key": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`taskq keys create`): `Authorization: Bearer <key>`",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "taskq_session",
+        "description": "The dashboard's session (`POST /session`)",
+    },
+}
+
+
 def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``routes``."""
-    operations = _operations(routes)
+    operations = [
+        (method, path, replace(op, responses=_answers(op)))
+        for method, path, op in _operations(routes)
+    ]
     types = {
         t
         for _, _, op in operations
@@ -313,12 +414,26 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         if t is not None
     }
     refs, components = msgspec.json.schema_components(sorted(types, key=str), ref_template=REF)
+    # what the types cannot say: a bulk action needs a filter (not empty) or all, not both
+    components["FilterIn"]["minProperties"] = 1
+    components["BulkRequest"]["oneOf"] = [
+        {
+            "required": ["filter"],
+            "properties": {"filter": {"type": "object"}, "all": {"const": False}},
+        },
+        {"required": ["all"], "properties": {"filter": {"type": "null"}, "all": {"const": True}}},
+    ]
     ref_of = dict(zip(sorted(types, key=str), refs, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for method, path, op in operations:
         doc: dict[str, Any] = {"summary": op.summary, "responses": {}}
-        if op.description:
-            doc["description"] = op.description
+        description = op.description or ""
+        if op.scope is not None:
+            needs = f"Needs an API key of scope `{op.scope.name.lower()}` or above."
+            description = f"{description}\n\n{needs}" if description else needs
+            doc["security"] = [{"key": []}, {"session": []}]
+        if description:
+            doc["description"] = description
         if op.parameters:
             doc["parameters"] = op.parameters
         if op.body is not None:
@@ -343,7 +458,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "is stored.",
         },
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -21,6 +21,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from taskq import codec
+from taskq.api import events
 from taskq.config import Settings
 from taskq.errors import TaskqError
 
@@ -65,7 +66,7 @@ def serve(app: Starlette, settings: Settings, sock: socket.socket) -> None:
         log_config=None,
         timeout_graceful_shutdown=int(settings.grace_s) or None,
     )
-    server = _Server(config)
+    server = _Server(config, end_streams=lambda: events.end_streams(app))
     server.run(sockets=[sock])
     if not server.started:
         raise TaskqError("the service did not start (see the log above)")
@@ -75,8 +76,17 @@ class _Server(uvicorn.Server):
     """uvicorn, except that a graceful shutdown on SIGTERM/SIGINT exits 0.
 
     uvicorn re-raises the signal after shutting down; taskq's contract is exit 0 once
-    running tasks are finished or handed back.
+    running tasks are finished or handed back. And open event streams end as the shutdown
+    begins: uvicorn waits for every answer to finish, which a stream never does.
     """
+
+    def __init__(self, config: uvicorn.Config, end_streams: Callable[[], Awaitable[None]]):
+        super().__init__(config)
+        self.end_streams = end_streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.end_streams()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -113,9 +113,9 @@ class FilterIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Which tasks a bulk action is about: the parameters of ``GET /tasks``, as JSON. Every
     field given must hold; a list matches any of its values."""
 
-    status: list[Status] = msgspec.field(default_factory=list)
-    queue: list[str] = msgspec.field(default_factory=list)
-    action: list[str] = msgspec.field(default_factory=list)
+    status: Annotated[list[Status], Meta(min_length=1)] = msgspec.field(default_factory=list)
+    queue: Annotated[list[str], Meta(min_length=1)] = msgspec.field(default_factory=list)
+    action: Annotated[list[str], Meta(min_length=1)] = msgspec.field(default_factory=list)
     created_after: Annotated[Moment, Meta(description="created at or after")] | None = None
     created_before: Annotated[Moment, Meta(description="created before")] | None = None
     q: (
@@ -287,3 +287,64 @@ class Health(msgspec.Struct):
     """``/healthz`` and ``/readyz``."""
 
     status: str
+
+
+class TaskEventOut(msgspec.Struct, gc=False):
+    """``GET /events``, ``event: task``: one change of one task; ``status`` is the task's
+    status after it."""
+
+    kind: Annotated[
+        str,
+        Meta(
+            description="submitted, started, completed, failed, retried, cancelled, "
+            "deleted or released"
+        ),
+    ]
+    id: str
+    status: Status
+    queue: str
+    action: str
+    attempt: int | None
+    at: Timestamp | None
+
+
+class WorkerEventOut(msgspec.Struct, gc=False):
+    """``GET /events``, ``event: worker``: a worker joined or left."""
+
+    kind: Annotated[str, Meta(description="joined or left")]
+    id: str
+    at: Timestamp | None
+
+
+class PerSecondOut(msgspec.Struct, gc=False):
+    """Changes of the last second, across every process."""
+
+    submitted: int
+    started: int
+    completed: int
+    failed: int
+
+
+class StatsEventOut(msgspec.Struct, gc=False):
+    """``GET /events``, ``event: stats``, once a second."""
+
+    at: Timestamp | None
+    per_second: PerSecondOut
+    stats: StatsOut
+
+
+class SignIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /session``: sign the dashboard in with an API key."""
+
+    key: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class SessionOut(msgspec.Struct, gc=False):
+    """Who the caller is: the scope of its key (``admin`` for anyone while no key exists
+    on a loopback service), how it was told (``key``: the Authorization header;
+    ``session``: the dashboard's cookie; ``anonymous``), and the token a signed-in page
+    sends as ``X-CSRF-Token`` with each change."""
+
+    scope: Annotated[str, Meta(description="read, submit or admin")]
+    via: Annotated[str, Meta(description="key, session or anonymous")]
+    csrf_token: str | None

@@ -14,10 +14,12 @@ owner's outcome. ``recover`` returns tasks whose lease has expired to the queue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.keys import StoredKey
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
@@ -178,6 +180,17 @@ class Driver(Protocol):
     async def wait_for_work(self, timeout_s: float) -> None:
         """Return when new work may be ready, or after ``timeout_s``."""
 
+    # events: carried between the processes of one store by its wake-up channel
+    # (taskq/events.py makes and reads the messages)
+
+    async def publish_events(self, message: bytes) -> None:
+        """Send ``message`` to every process listening on this store, this one too; best
+        effort, like a wake-up."""
+
+    async def listen_events(self, deliver: Deliver) -> Callable[[], Awaitable[None]]:
+        """Call ``deliver`` with each message from now on (None when some may have been
+        missed); returns how to stop."""
+
     # the workers table (taskq/roster.py): who is working, and on what schedules
 
     async def announce(self, worker: WorkerInfo) -> None:
@@ -199,3 +212,23 @@ class Driver(Protocol):
     async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
         """The tick of each action's newest stored tick task (``roster.tick_key``); an
         action without one is left out."""
+
+    # API keys (taskq/keys.py): the store keeps each key's digest, never the key
+
+    async def create_key(self, key: StoredKey) -> bool:
+        """Store ``key``; False (nothing stored) if its name is taken."""
+
+    async def list_keys(self) -> list[StoredKey]:
+        """Every key, by name."""
+
+    async def find_key(self, digest: str) -> StoredKey | None:
+        """The key whose digest is ``digest``."""
+
+    async def has_keys(self) -> bool:
+        """Whether any key is stored."""
+
+    async def touch_key(self, name: str, *, now: float) -> None:
+        """Set the key's ``last_used_at`` to ``now``."""
+
+    async def revoke_key(self, name: str) -> bool:
+        """Delete the key named ``name``; False if there is none."""

@@ -1,7 +1,7 @@
 """What every driver does alike with task rows: one column order, one way back to a Task,
 one way to build the Task an enqueue stored, counts, claims, the conditions of a filter,
 the figures of ``GET /stats`` and ``GET /queues`` from what a driver read; and the same for
-the rows of the workers table."""
+the rows of the workers and keys tables."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from taskq import codec
 from taskq.filters import TaskFilter, like_pattern
+from taskq.keys import Scope, StoredKey
 from taskq.roster import TICK_PREFIX, WorkerInfo, tick_of
 from taskq.stats import Percentiles, QueueList, QueueStats, Throughput, WindowStats
 from taskq.task import Claimed, NewTask, Status, Task, claim_order
@@ -20,6 +21,7 @@ COLUMNS = (
     " idempotency_key, fingerprint"
 )
 WORKER_COLUMNS = "id, host, pid, queues, concurrency, lease_s, schedules, started_at, last_seen"
+KEY_COLUMNS = "name, scope, digest, created_at, last_used_at"
 # the message a task's attempt records when lease rescue takes it from a lost worker
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
@@ -286,3 +288,20 @@ def last_ticks(found: Iterable[tuple[str, str | None]]) -> dict[str, float]:
     """``action, newest tick key`` pairs as each action's last tick (those that have one)."""
     ticks = {action: None if key is None else tick_of(key, action) for action, key in found}
     return {action: tick for action, tick in ticks.items() if tick is not None}
+
+
+def key_args(key: StoredKey) -> dict[str, Any]:
+    """The parameters of the create_key statement (the scope by its label)."""
+    return {
+        "name": key.name,
+        "scope": key.scope.label,
+        "digest": key.digest,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+    }
+
+
+def row_to_key(row: Sequence[Any]) -> StoredKey:
+    """A key from a row selected as KEY_COLUMNS."""
+    name, scope, digest, created_at, last_used_at = row
+    return StoredKey(name, Scope.parse(scope), created_at, last_used_at, digest)

@@ -4,6 +4,8 @@ SQLite has no notifications of its own: the datagram sockets below stand in for 
 
 Each consuming process binds a Unix datagram socket in a directory named after the
 database file; a producer that commits new work sends one byte to every socket there.
+Events (taskq/events.py) travel the same way, through sockets in a directory of their own
+that only their listeners bind.
 A worker in another process then claims within microseconds instead of at its next poll.
 Delivery is best effort, the poll interval still covers a lost datagram, and a socket
 whose owner died is removed by the first producer that finds it refused.
@@ -22,21 +24,32 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from taskq.events import Deliver
+
 log = logging.getLogger(__name__)
 
 
-def wakeup_dir(database_path: str) -> Path:
-    """Where the sockets for one database live (short: Unix socket paths max ~100 bytes)."""
+def wakeup_dir(database_path: str, kind: str = "wakeup") -> Path:
+    """Where the sockets for one database live, one directory per ``kind`` of message
+    (short: Unix socket paths max ~100 bytes)."""
     key = hashlib.sha1(os.path.realpath(database_path).encode(), usedforsecurity=False)
-    return Path(tempfile.gettempdir()) / f"taskq-wakeup-{key.hexdigest()[:16]}"
+    return Path(tempfile.gettempdir()) / f"taskq-{kind}-{key.hexdigest()[:16]}"
+
+
+# Above the largest message sent (an events batch stays under 8,000 bytes)
+MAX_MESSAGE = 65_536
 
 
 class WakeupListener:
-    """This process's socket; calls ``on_wakeup`` on the event loop when poked."""
+    """This process's socket in ``directory``; calls ``on_message`` with each message, on
+    the event loop."""
 
-    def __init__(self, database_path: str, on_wakeup: Callable[[], None]) -> None:
-        self._dir = wakeup_dir(database_path)
-        self._on_wakeup = on_wakeup
+    def __init__(
+        self, directory: Path, on_message: Callable[[bytes], None], *, size: int = 64
+    ) -> None:
+        self._dir = directory
+        self._on_message = on_message
+        self._size = size  # the longest message read whole
         self._sock: socket.socket | None = None
         self.path: Path | None = None
 
@@ -54,9 +67,8 @@ class WakeupListener:
     def _drain(self) -> None:
         assert self._sock is not None
         with contextlib.suppress(BlockingIOError):
-            while self._sock.recv(64):
-                pass
-        self._on_wakeup()
+            while True:
+                self._on_message(self._sock.recv(self._size))
 
     def stop(self) -> None:
         if self._sock is not None:
@@ -70,22 +82,26 @@ class WakeupListener:
 
 
 class WakeupSender:
-    """Pokes every listening process of one database; coalesces pokes within a loop turn."""
+    """Sends to every listening process in ``directory`` but ``own``."""
 
-    def __init__(self, database_path: str, own: WakeupListener | None = None) -> None:
-        self._dir = wakeup_dir(database_path)
+    def __init__(self, directory: Path, own: WakeupListener | None = None) -> None:
+        self._dir = directory
         self._own = own
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         self._scheduled = False
 
     def poke(self) -> None:
+        """Send a wake-up, once for all the pokes of this turn of the loop."""
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._send)
+            asyncio.get_running_loop().call_soon(self._poke_now)
 
-    def _send(self) -> None:
+    def _poke_now(self) -> None:
         self._scheduled = False
+        self.send(b"!")
+
+    def send(self, message: bytes) -> None:
         own = self._own.path if self._own else None
         try:
             names = os.listdir(self._dir)
@@ -96,14 +112,14 @@ class WakeupSender:
             if path == own:
                 continue
             try:
-                self._sock.sendto(b"!", str(path))
+                self._sock.sendto(message, str(path))
             except (ConnectionRefusedError, FileNotFoundError):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()  # its process is gone
             except BlockingIOError:
-                pass  # its buffer is full of earlier pokes: it will wake anyway
+                pass  # its buffer is full: it has plenty to read already
             except OSError as exc:
-                log.debug("wake-up to %s failed: %s", path, exc)
+                log.debug("datagram to %s failed: %s", path, exc)
 
     def close(self) -> None:
         self._sock.close()
@@ -111,7 +127,8 @@ class WakeupSender:
 
 class Datagrams:
     """How idle workers of a SQLite database learn of work: at once in this process, and
-    through the datagram sockets above in the others. ``path`` None (an in-memory
+    through the datagram sockets above in the others; and how events (taskq/events.py)
+    reach every process, through sockets of their own. ``path`` None (an in-memory
     database): this process only."""
 
     def __init__(self, path: str | None) -> None:
@@ -119,19 +136,23 @@ class Datagrams:
         self._new_work = asyncio.Event()
         self._listener: WakeupListener | None = None
         self._sender: WakeupSender | None = None
+        self._event_sender: WakeupSender | None = None
+        self._event_listeners: list[Deliver] = []  # this process's, when ``path`` is None
 
     def open(self) -> None:
         if self._path is not None:
-            self._listener = WakeupListener(self._path, self._new_work.set)
-            self._sender = WakeupSender(self._path, own=self._listener)
+            self._listener = WakeupListener(wakeup_dir(self._path), lambda _: self._new_work.set())
+            self._sender = WakeupSender(wakeup_dir(self._path), own=self._listener)
+            self._event_sender = WakeupSender(wakeup_dir(self._path, "events"))
 
     def close(self) -> None:
         if self._listener is not None:
             self._listener.stop()
             self._listener = None
-        if self._sender is not None:
-            self._sender.close()
-            self._sender = None
+        for sender in (self._sender, self._event_sender):
+            if sender is not None:
+                sender.close()
+        self._sender = self._event_sender = None
 
     def work_available(self) -> None:
         """Wake consumers here at once, and in other processes through their sockets."""
@@ -149,6 +170,30 @@ class Datagrams:
                 log.warning("no cross-process wake-ups (polling every %ss): %s", timeout_s, exc)
                 self._listener = None
         await wait_for(self._new_work, timeout_s)
+
+    def publish_events(self, message: bytes) -> None:
+        """Send ``message`` to every process listening for events (this one too)."""
+        if self._event_sender is not None:
+            self._event_sender.send(message)
+        for deliver in list(self._event_listeners):
+            deliver(message)
+
+    def listen_events(self, deliver: Deliver) -> Callable[[], Awaitable[None]]:
+        """Call ``deliver`` with each events message from now on; returns how to stop."""
+        if self._path is None:
+            self._event_listeners.append(deliver)
+
+            async def forget() -> None:
+                self._event_listeners.remove(deliver)
+
+            return forget
+        listener = WakeupListener(wakeup_dir(self._path, "events"), deliver, size=MAX_MESSAGE)
+        listener.start()
+
+        async def stop() -> None:
+            listener.stop()
+
+        return stop
 
 
 async def wait_for(event: asyncio.Event, timeout_s: float) -> None:
@@ -172,15 +217,26 @@ class Notifications(Protocol):
 
 
 class Listen:
-    """How idle workers of a PostgreSQL database learn of work: every write that makes work
-    ready notifies in its own statement, and each process keeps one connection LISTENing.
-    A lost connection is made again (``connect``), with a wake-up for whatever was sent
-    while it was away; the poll only covers that gap."""
+    """One connection LISTENing on PostgreSQL, made again (``connect``) when it is lost;
+    ``deliver`` gets each notification's payload, and None once a lost connection is back
+    (whatever was sent while it was away is missed).
 
-    def __init__(self, connect: Callable[[], Awaitable[Notifications]], where: str) -> None:
+    Idle workers learn of work this way: every write that makes work ready notifies in its
+    own statement, and each process keeps one connection listening (``work_available``,
+    ``wait``; the poll only covers a reconnection's gap). Events (taskq/events.py) have a
+    connection of their own, made while someone in the process listens.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Notifications]],
+        where: str,
+        deliver: Deliver | None = None,
+    ) -> None:
         self._connect = connect
         self._where = where
         self._new_work = asyncio.Event()
+        self._deliver = deliver or (lambda _: self._new_work.set())
         self._task: asyncio.Task[None] | None = None
 
     def start(self, conn: Notifications) -> None:
@@ -211,10 +267,10 @@ class Listen:
                         conn = await self._connect()
                         log.info("LISTEN connection to %s is back", self._where)
                         delay_s = 0.5
-                        self._new_work.set()  # anything sent while we were away
+                        self._deliver(None)  # anything sent while we were away
                     async with contextlib.aclosing(conn.notifies()) as notifies:
-                        async for _ in notifies:
-                            self._new_work.set()
+                        async for notify in notifies:
+                            self._deliver(notify.payload.encode())
                 except Exception as exc:  # whatever broke it, keep the worker going
                     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                     if conn is not None:

@@ -20,6 +20,7 @@ import msgspec
 
 from taskq.drivers.base import Driver
 from taskq.errors import StoreUnavailable
+from taskq.events import Events
 from taskq.roster import WorkerInfo
 from taskq.worker.identity import is_dead_local_worker
 
@@ -41,6 +42,7 @@ class LeaseRescue:
         max_attempts: int,
         local_death_check_s: float = 1.0,
         announced: WorkerInfo | None = None,
+        events: Events | None = None,
     ) -> None:
         self.driver = driver
         self.worker_id = worker_id
@@ -49,12 +51,16 @@ class LeaseRescue:
         self.max_attempts = max_attempts  # for tasks that set none: recovery counts attempts
         self.local_death_check_s = local_death_check_s
         self.announced = announced
+        self.events = events
 
     async def recover(self, *, dead_worker_ids: Sequence[str] = ()) -> int:
         """Requeue (or fail, out of attempts) lapsed leases' tasks and dead workers'."""
-        return await self.driver.recover(
+        n = await self.driver.recover(
             now=time.time(), default_max_attempts=self.max_attempts, dead_worker_ids=dead_worker_ids
         )
+        if n and self.events is not None:
+            self.events.resync(f"{n} tasks recovered from lost workers")
+        return n
 
     async def recover_at_start(self) -> None:
         """Recover lapsed leases, and every task of the dead workers on this host."""

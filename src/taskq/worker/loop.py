@@ -90,7 +90,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self._attempts = Attempts(concurrency=concurrency, cancel_grace_s=cancel_grace_s)
         retry = RetryDefaults(max_attempts=max_attempts, backoff_base_s=backoff_base_s)
-        self._outcomes = Outcomes(self.driver, self.id, self._held, lease_s=lease_s, retry=retry)
+        self.events = queue.events
+        self._outcomes = Outcomes(
+            self.driver, self.events, self.id, self._held, lease_s=lease_s, retry=retry
+        )
 
     @classmethod
     def from_settings(cls, queue: Queue, settings: Settings) -> Worker:
@@ -160,9 +163,11 @@ class Worker:
             max_attempts=self.max_attempts,
             local_death_check_s=self.local_death_check_s,
             announced=announced,
+            events=self.events,
         )
         await leases.recover_at_start()
         await self.driver.announce(announced)
+        self.events.worker("joined", self.id, at=time.time())
         runners = [asyncio.create_task(self._run_tasks()) for _ in range(self.concurrency)]
         chores = [asyncio.create_task(chore) for chore in self._chores(leases)]
         try:
@@ -215,6 +220,8 @@ class Worker:
                 log.warning("claim failed, retrying: %s", exc)
                 await self._sleep_unless_stopped(self.poll_interval_s)
                 continue
+            for task in claimed.started:
+                self.events.task("started", task, at=task.started_at or 0.0)
             tasks = [*claimed.started, *claimed.prefetched]
             for task in tasks:
                 self._in_hand += 1
@@ -311,6 +318,7 @@ class Worker:
         worker again, has stopped)."""
         try:
             await self.driver.retire(self.id)
+            self.events.worker("left", self.id, at=time.time())
         except StoreUnavailable as exc:
             log.warning("could not retire worker %s (it drops off once stale): %s", self.id, exc)
 
@@ -327,6 +335,12 @@ class Worker:
             try:
                 n = await self.driver.release([t.id for t in unstarted], self.id)
                 log.info("returned %d unstarted tasks to the queue", n)
+                if n == len(unstarted):
+                    now = time.time()
+                    for task in unstarted:
+                        self.events.task("released", task, at=now)
+                else:  # which ones were still ours is not known
+                    self.events.resync(f"{n} tasks released")
             except StoreUnavailable as exc:
                 log.warning("could not return unstarted tasks (their lease will lapse): %s", exc)
             finally:

@@ -22,6 +22,7 @@ from taskq import codec
 from taskq.actions import Action
 from taskq.drivers.base import Driver
 from taskq.errors import StoreUnavailable
+from taskq.events import Events, TaskKind
 from taskq.logs import task_fields
 from taskq.task import AttemptError, Status, Task
 from taskq.worker.attempt import CANCELLED, INTERRUPTED, Attempt
@@ -51,6 +52,7 @@ class Outcomes:
     def __init__(
         self,
         driver: Driver,
+        events: Events,
         worker_id: str,
         held: set[str],
         *,
@@ -58,6 +60,7 @@ class Outcomes:
         retry: RetryDefaults,
     ) -> None:
         self.driver = driver
+        self.events = events
         self.worker_id = worker_id
         self.held = held
         self.lease_s = lease_s
@@ -80,9 +83,11 @@ class Outcomes:
             )
             self.held.discard(claimed.id)
             return None
-        return msgspec.structs.replace(
+        task = msgspec.structs.replace(
             claimed, status=Status.RUNNING, attempts=attempt, started_at=now
         )
+        self.events.task("started", task, at=now)
+        return task
 
     async def succeed(self, task: Task, result: Any) -> None:
         """Complete ``task`` with ``result``, or fail it if no store could keep the result."""
@@ -99,6 +104,7 @@ class Outcomes:
         await self._record(
             lambda: self.driver.complete(task.id, self.worker_id, result_json, now=time.time()),
             task,
+            "completed",
         )
         log.debug("task %s completed", task.id, extra=task_fields(task))
 
@@ -120,7 +126,9 @@ class Outcomes:
         )
         run_at = time.time() + delay_s
         await self._record(
-            lambda: self.driver.retry_later(task.id, self.worker_id, error, run_at=run_at), task
+            lambda: self.driver.retry_later(task.id, self.worker_id, error, run_at=run_at),
+            task,
+            "retried",
         )
 
     async def attempt_failed_once_stopped(
@@ -142,7 +150,9 @@ class Outcomes:
             extra=task_fields(task, traceback=error.traceback),
         )
         await self._record(
-            lambda: self.driver.fail(task.id, self.worker_id, error, now=time.time()), task
+            lambda: self.driver.fail(task.id, self.worker_id, error, now=time.time()),
+            task,
+            "failed",
         )
 
     async def cancelled(self, task: Task) -> None:
@@ -151,6 +161,7 @@ class Outcomes:
         await self._record(
             lambda: self.driver.mark_cancelled(task.id, self.worker_id, error, now=time.time()),
             task,
+            "cancelled",
         )
 
     async def interrupted(self, task: Task) -> None:
@@ -159,13 +170,18 @@ class Outcomes:
         await self._record(
             lambda: self.driver.retry_later(task.id, self.worker_id, error, run_at=time.time()),
             task,
+            "retried",
         )
 
-    async def _record(self, write: Callable[[], Awaitable[bool]], task: Task) -> None:
-        """Record an attempt's outcome, then let go of the task."""
+    async def _record(
+        self, write: Callable[[], Awaitable[bool]], task: Task, kind: TaskKind
+    ) -> None:
+        """Record an attempt's outcome (``kind`` of change), then let go of the task."""
         try:
             recorded = await self.persist(write, f"record the outcome of task {task.id}")
-            if recorded is False:
+            if recorded:
+                self.events.task(kind, task, at=time.time())
+            elif recorded is False:
                 log.warning(
                     "task %s: outcome dropped, the task is no longer ours",
                     task.id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -26,7 +26,9 @@ from taskq.drivers.memory.store import Row, Store, stores
 from taskq.drivers.rows import LEASE_LOST
 from taskq.drivers.wakeups import wait_for
 from taskq.errors import StoreUnavailable
+from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.keys import StoredKey
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, claim_order
@@ -390,6 +392,20 @@ class MemoryDriver:
     async def wait_for_work(self, timeout_s: float) -> None:
         await wait_for(self._new_work, timeout_s)
 
+    # events (taskq/events.py)
+
+    async def publish_events(self, message: bytes) -> None:
+        self._store.publish_events(message)
+
+    async def listen_events(self, deliver: Deliver) -> Callable[[], Awaitable[None]]:
+        listeners = self._store.event_listeners
+        listeners.append(deliver)
+
+        async def stop() -> None:
+            listeners.remove(deliver)
+
+        return stop
+
     # the workers table: memory/roster.py
 
     async def announce(self, worker: WorkerInfo) -> None:
@@ -406,3 +422,28 @@ class MemoryDriver:
 
     async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
         return roster.last_ticks(self._store, actions)
+
+    # API keys: the store's keys, by name (StoredKey is frozen: callers may hold them)
+
+    async def create_key(self, key: StoredKey) -> bool:
+        if key.name in self._store.keys:
+            return False
+        self._store.keys[key.name] = key
+        return True
+
+    async def list_keys(self) -> list[StoredKey]:
+        return sorted(self._store.keys.values(), key=lambda k: k.name)
+
+    async def find_key(self, digest: str) -> StoredKey | None:
+        return next((k for k in self._store.keys.values() if k.digest == digest), None)
+
+    async def has_keys(self) -> bool:
+        return bool(self._store.keys)
+
+    async def touch_key(self, name: str, *, now: float) -> None:
+        key = self._store.keys.get(name)
+        if key is not None:
+            self._store.keys[name] = msgspec.structs.replace(key, last_used_at=now)
+
+    async def revoke_key(self, name: str) -> bool:
+        return self._store.keys.pop(name, None) is not None

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from taskq import codec
+from taskq.events import Deliver
+from taskq.keys import StoredKey
 from taskq.roster import WorkerInfo
 from taskq.task import Task
 
@@ -38,17 +40,24 @@ class Row:
 
 @dataclass
 class Store:
-    """The tasks of one ``memory://`` URL, and the workers that announced themselves."""
+    """The tasks of one ``memory://`` URL, the workers that announced themselves, and the
+    API keys."""
 
     rows: dict[str, Row] = field(default_factory=dict)
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
+    keys: dict[str, StoredKey] = field(default_factory=dict)  # name -> key (frozen)
     by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
     seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     woken: set[asyncio.Event] = field(default_factory=set)
+    event_listeners: list[Deliver] = field(default_factory=list)
 
     def wake(self) -> None:
         for event in self.woken:
             event.set()
+
+    def publish_events(self, message: bytes) -> None:
+        for deliver in list(self.event_listeners):
+            deliver(message)
 
 
 stores: dict[str, Store] = {}

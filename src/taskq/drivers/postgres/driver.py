@@ -20,7 +20,7 @@ Every write that returns has committed (``synchronous_commit`` permitting).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -29,14 +29,16 @@ import psycopg
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.coalescer import Coalescer
-from taskq.drivers.postgres import admin, roster
+from taskq.drivers.postgres import admin, keys, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
 from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
 from taskq.errors import SchemaMismatch, StoreUnavailable
+from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.keys import StoredKey
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
@@ -123,6 +125,23 @@ class PostgresDriver:
 
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
+
+    # events (taskq/events.py)
+
+    async def publish_events(self, message: bytes) -> None:
+        await self._db.rowcount(SQL["publish_events"], (message.decode(),))
+
+    async def listen_events(self, deliver: Deliver) -> Callable[[], Awaitable[None]]:
+        def connect() -> Awaitable[psycopg.AsyncConnection[Any]]:
+            return self._db.listening(SQL["listen_events"], SQL["ping"])
+
+        try:
+            conn = await connect()
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot listen for events: {one_line(exc)}") from exc
+        listen = Listen(connect, self._db.where, deliver)
+        listen.start(conn)
+        return listen.stop
 
     # producers
 
@@ -394,6 +413,26 @@ class PostgresDriver:
 
     async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
         return await roster.last_ticks(self._db, actions)
+
+    # API keys: postgres/keys.py
+
+    async def create_key(self, key: StoredKey) -> bool:
+        return await keys.create(self._db, key)
+
+    async def list_keys(self) -> list[StoredKey]:
+        return await keys.list_all(self._db)
+
+    async def find_key(self, digest: str) -> StoredKey | None:
+        return await keys.find(self._db, digest)
+
+    async def has_keys(self) -> bool:
+        return await keys.has_any(self._db)
+
+    async def touch_key(self, name: str, *, now: float) -> None:
+        await keys.touch(self._db, name, now)
+
+    async def revoke_key(self, name: str) -> bool:
+        return await keys.revoke(self._db, name)
 
 
 def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, Any]:

@@ -200,6 +200,14 @@ NOTIFY taskq_tasks
 -- name: listen
 LISTEN taskq_tasks
 
+-- name: publish_events
+-- Its own transaction (autocommit): the database-wide lock a NOTIFY takes at commit is
+-- held for this statement only, never for a write of tasks.
+SELECT pg_notify('taskq_events', %s)
+
+-- name: listen_events
+LISTEN taskq_events
+
 -- name: held_workers
 SELECT DISTINCT worker_id FROM taskq_tasks WHERE worker_id IS NOT NULL
 
@@ -402,3 +410,29 @@ SELECT pg_advisory_lock(%s)
 
 -- name: migration_unlock
 SELECT pg_advisory_unlock(%s)
+
+-- The keys table (0005; taskq/keys.py): each key's digest, never the key.
+-- {key_columns} is a key row as every driver selects it (drivers/rows.py).
+
+-- name: create_key
+-- A name already taken stores nothing (no row changed): of two concurrent creates of
+-- one name, the second waits for the first to commit, then does nothing.
+INSERT INTO taskq_keys (name, scope, digest, created_at, last_used_at)
+VALUES (%(name)s, %(scope)s, %(digest)s, %(created_at)s, %(last_used_at)s)
+ON CONFLICT (name) DO NOTHING
+
+-- name: list_keys
+-- By name in code point order, as on SQLite, whatever the database's collation.
+SELECT {key_columns} FROM taskq_keys ORDER BY name COLLATE "C"
+
+-- name: find_key
+SELECT {key_columns} FROM taskq_keys WHERE digest = %s
+
+-- name: has_keys
+SELECT EXISTS (SELECT 1 FROM taskq_keys)
+
+-- name: touch_key
+UPDATE taskq_keys SET last_used_at = %(now)s WHERE name = %(name)s
+
+-- name: revoke_key
+DELETE FROM taskq_keys WHERE name = %s

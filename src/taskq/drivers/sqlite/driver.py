@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,13 +30,15 @@ from typing import Any, TypeVar
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
-from taskq.drivers.sqlite import admin, merged, roster
+from taskq.drivers.sqlite import admin, keys, merged, roster
 from taskq.drivers.sqlite.connection import Synchronous, connect, free_bytes
 from taskq.drivers.sqlite.writer import MergedOp, Writer, check_writable
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Datagrams
 from taskq.errors import SchemaMismatch, StoreUnavailable
+from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.keys import StoredKey
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
@@ -387,6 +389,17 @@ class SqliteDriver:
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
 
+    # events (taskq/events.py)
+
+    async def publish_events(self, message: bytes) -> None:
+        self._wakeups.publish_events(message)
+
+    async def listen_events(self, deliver: Deliver) -> Callable[[], Awaitable[None]]:
+        try:
+            return self._wakeups.listen_events(deliver)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot listen for events: {exc}") from exc
+
     # the workers table: sqlite/roster.py
 
     async def announce(self, worker: WorkerInfo) -> None:
@@ -403,3 +416,24 @@ class SqliteDriver:
 
     async def last_ticks(self, actions: Sequence[str]) -> dict[str, float]:
         return await self._read(lambda c: roster.last_ticks(c, actions))
+
+    # API keys: sqlite/keys.py. A key made or revoked is a promise to the user: fsynced
+    # before the call returns. last_used_at is a hint: bookkeeping.
+
+    async def create_key(self, key: StoredKey) -> bool:
+        return await self._write(lambda c: keys.create(c, key))
+
+    async def list_keys(self) -> list[StoredKey]:
+        return await self._read(keys.list_all)
+
+    async def find_key(self, digest: str) -> StoredKey | None:
+        return await self._read(lambda c: keys.find(c, digest))
+
+    async def has_keys(self) -> bool:
+        return await self._read(keys.has_any)
+
+    async def touch_key(self, name: str, *, now: float) -> None:
+        await self._bookkeeping(lambda c: keys.touch(c, name, now))
+
+    async def revoke_key(self, name: str) -> bool:
+        return await self._write(lambda c: keys.revoke(c, name))

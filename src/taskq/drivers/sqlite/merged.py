@@ -22,6 +22,7 @@ GET_BY_KEY = SQL["get_by_key"].format(columns=COLUMNS)
 #  idempotency_key, fingerprint)
 InsertRow = tuple[Any, ...]
 KEY = 9  # where the idempotency key is in an InsertRow
+CREATED_AT = 8
 RUN_AT = 7
 
 
@@ -66,9 +67,12 @@ def insert(conn: sqlite3.Connection, enqueues: list[list[InsertRow]]) -> list[li
         if inserted == len(chunk):
             last = conn.execute(SQL["last_seq"]).fetchone()[0]
             seqs.update((row[0], last - len(chunk) + 1 + i) for i, row in enumerate(chunk))
-        else:  # some idempotency keys were taken: find which rows went in
+        else:  # some idempotency keys were taken: find which rows went in now (a row
+            # stored before under the same id, the same task sent again, was not)
             ids = codec.encode([row[0] for row in chunk])
-            seqs.update(conn.execute(SQL["seqs_of_ids"], (ids,)).fetchall())
+            created = {row[0]: row[CREATED_AT] for row in chunk}
+            found = conn.execute(SQL["seqs_of_ids"], (ids,)).fetchall()
+            seqs.update((id_, seq) for id_, seq, at in found if at == created[id_])
     return [
         [
             seqs[row[0]]

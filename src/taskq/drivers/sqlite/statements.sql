@@ -14,7 +14,7 @@ ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 SELECT last_insert_rowid()
 
 -- name: seqs_of_ids
-SELECT id, seq FROM tasks WHERE id IN (SELECT value FROM json_each(?))
+SELECT id, seq, created_at FROM tasks WHERE id IN (SELECT value FROM json_each(?))
 
 -- name: get_by_key
 SELECT {columns} FROM tasks WHERE idempotency_key = ?
@@ -359,3 +359,27 @@ ROLLBACK TO op
 
 -- name: release_savepoint
 RELEASE op
+
+-- The keys table (0005; taskq/keys.py): each key's digest, never the key.
+-- {key_columns} is a key row as every driver selects it (drivers/rows.py).
+
+-- name: create_key
+-- A name already taken stores nothing (no row changed).
+INSERT INTO keys (name, scope, digest, created_at, last_used_at)
+VALUES (:name, :scope, :digest, :created_at, :last_used_at)
+ON CONFLICT (name) DO NOTHING
+
+-- name: list_keys
+SELECT {key_columns} FROM keys ORDER BY name
+
+-- name: find_key
+SELECT {key_columns} FROM keys WHERE digest = ?
+
+-- name: has_keys
+SELECT EXISTS (SELECT 1 FROM keys)
+
+-- name: touch_key
+UPDATE keys SET last_used_at = :now WHERE name = :name
+
+-- name: revoke_key
+DELETE FROM keys WHERE name = ?
