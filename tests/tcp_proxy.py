@@ -1,5 +1,6 @@
 """A TCP forwarder a test can cut, silence and restore: the database server becomes
-unreachable for one driver (and comes back) while it keeps running for everyone else."""
+unreachable for one driver (and comes back) while it keeps running for everyone else; or
+the connection to an HTTP service breaks after a request arrived, before its answer."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class TcpProxy:
         self.target_port = target_port
         self.port = 0  # chosen by the first start, kept by the next ones
         self.is_silent = False
+        self.answers_to_drop = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -53,6 +55,11 @@ class TcpProxy:
         """Keep every connection open but forward nothing, as over a dead network link."""
         self.is_silent = True
 
+    def drop_answers(self, count: int = 1) -> None:
+        """Forward requests as usual, but close the connection as each of the next
+        ``count`` answers starts to come back: the server acted, the client never hears."""
+        self.answers_to_drop = count
+
     async def _forward(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
     ) -> None:
@@ -68,7 +75,7 @@ class TcpProxy:
             self._writers.add(server_w)
             await asyncio.gather(
                 self._pipe(client_r, server_w),
-                self._pipe(server_r, client_w),
+                self._pipe(server_r, client_w, answers=True),
                 return_exceptions=True,
             )
             self._writers.discard(server_w)
@@ -76,9 +83,14 @@ class TcpProxy:
             self._writers.discard(client_w)
             self._handlers.discard(task)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if answers and self.answers_to_drop > 0:
+                    self.answers_to_drop -= 1
+                    return  # unforwarded; closing the writer closes the client's connection
                 if not self.is_silent:
                     writer.write(data)
                     await writer.drain()

@@ -10,7 +10,15 @@ from __future__ import annotations
 import msgspec
 
 from taskq.errors import InvalidTask
-from taskq.task import MAX_ACTION_LENGTH, MAX_QUEUE_LENGTH, MAX_TIME, MIN_TIME, Status, Task
+from taskq.task import (
+    MAX_ACTION_LENGTH,
+    MAX_QUEUE_LENGTH,
+    MAX_TIME,
+    MIN_TIME,
+    Status,
+    Task,
+    _is_canonical_uuid,  # the check of a task id an enqueue makes: one rule for both
+)
 
 MAX_ERROR_SEARCH = 200
 # how many values one filter field may list: a filter is typed by hand or picked in a
@@ -29,18 +37,22 @@ def ascii_lower(text: str) -> str:
 
 
 class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """Tasks whose status is one of ``statuses``, whose queue is one of ``queues``, whose
-    action is one of ``actions`` (an empty tuple: any), created at or after
-    ``created_after`` and before ``created_before`` (epoch seconds), and whose last
-    ``error`` contains ``error_contains`` (ASCII letters compared case-insensitively).
+    """Tasks whose id is one of ``ids``, whose status is one of ``statuses``, whose queue
+    is one of ``queues``, whose action is one of ``actions`` (an empty tuple: any),
+    created at or after ``created_after`` and before ``created_before`` (epoch seconds),
+    and whose last ``error`` contains ``error_contains`` (ASCII letters compared
+    case-insensitively). ``idempotency_keys`` (whose key is one of them) is the queue's
+    own: a batch's keys, looked up before it is stored; no API parameter takes it.
     Every condition given must hold; the empty filter matches every task."""
 
+    ids: tuple[str, ...] = ()
     statuses: tuple[Status, ...] = ()
     queues: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     created_after: float | None = None
     created_before: float | None = None
     error_contains: str | None = None
+    idempotency_keys: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -49,6 +61,11 @@ class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
 
     def check(self) -> None:
         """Raise InvalidTask, naming the API's parameter, for a filter no store should run."""
+        if len(self.ids) > MAX_FILTER_VALUES:
+            raise InvalidTask(f"at most {MAX_FILTER_VALUES} values of id", field="id")
+        for task_id in self.ids:
+            if not _is_canonical_uuid(task_id):
+                raise InvalidTask("id must be a UUID in its canonical form", field="id")
         for name, values, longest in (
             ("status", self.statuses, None),
             ("queue", self.queues, MAX_QUEUE_LENGTH),
@@ -76,9 +93,11 @@ class TaskFilter(msgspec.Struct, frozen=True, kw_only=True):
     def matches(self, task: Task) -> bool:
         """Whether ``task`` passes the filter: what every driver's query selects."""
         return (
-            (not self.statuses or task.status in self.statuses)
+            (not self.ids or task.id in self.ids)
+            and (not self.statuses or task.status in self.statuses)
             and (not self.queues or task.queue in self.queues)
             and (not self.actions or task.action in self.actions)
+            and (not self.idempotency_keys or task.idempotency_key in self.idempotency_keys)
             and (self.created_after is None or task.created_at >= self.created_after)
             and (self.created_before is None or task.created_at < self.created_before)
             and (

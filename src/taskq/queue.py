@@ -30,9 +30,10 @@ from taskq.keys import Keys
 from taskq.roster import Schedule, WorkerInfo, scheduled, schedules
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
+from taskq.task import _is_canonical_uuid as is_canonical_uuid
 
 
-def _storable(task: NewTask) -> NewTask:
+def storable(task: NewTask) -> NewTask:
     """The task, validated, with its data encoded (once) and, when it carries an
     idempotency key, a digest of what was asked (unless the caller, the API, gave one).
     Data some store could not keep is refused the same way for every store."""
@@ -48,6 +49,15 @@ def _storable(task: NewTask) -> NewTask:
         asked = [task.action, task.data, task.queue, task.priority, task.max_attempts]
         fingerprint = codec.fingerprint([*asked, task.timeout_s])
     return msgspec.structs.replace(task, data_json=text, fingerprint=fingerprint)
+
+
+class KeyReused(TaskConflict):
+    """An idempotency key already used for a different task; ``index`` is the position of
+    the task at fault in what was submitted."""
+
+    def __init__(self, task: NewTask, index: int) -> None:
+        super().__init__(f"idempotency key {task.idempotency_key!r} was used for a different task")
+        self.index = index
 
 
 class Queue:
@@ -140,20 +150,39 @@ class Queue:
         return task
 
     async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
-        """Submit tasks in one commit: all are stored, or none."""
-        ready = [_storable(t) for t in tasks]
+        """Submit tasks in one commit: all are stored, or none.
+
+        A task whose idempotency key is stored already is not stored again: the stored task
+        takes its place in the answer (its ``id`` differs from the NewTask's). A key used
+        for a different task raises KeyReused, naming the first such task's position;
+        with several tasks, the keys are looked up first, so that nothing is stored then.
+        """
+        ready = [storable(t) for t in tasks]
         if not ready:
             return []
+        if len(ready) > 1 and any(t.idempotency_key for t in ready):
+            await self._check_keys(ready)
         now = time.time()
         stored = await self.driver.enqueue(ready, now=now)
-        for new, task in zip(ready, stored, strict=True):
+        for index, (new, task) in enumerate(zip(ready, stored, strict=True)):
             if task.id == new.id and task.created_at == now:  # stored by this call
                 self.events.task("submitted", task, at=now)
             elif task.fingerprint != new.fingerprint:
-                raise TaskConflict(
-                    f"idempotency key {new.idempotency_key!r} was used for a different task"
-                )
+                raise KeyReused(new, index)
         return stored
+
+    async def _check_keys(self, ready: Sequence[NewTask]) -> None:
+        """Raise KeyReused if a key of ``ready`` is stored, or given earlier in it, for a
+        different task. (A key another request stores between this read and the write is
+        still caught after it.)"""
+        keys = tuple(dict.fromkeys(t.idempotency_key for t in ready if t.idempotency_key))
+        found = await self.driver.list_tasks(TaskFilter(idempotency_keys=keys), limit=len(keys))
+        asked = {t.idempotency_key: t.fingerprint for t in found}
+        for index, new in enumerate(ready):
+            if new.idempotency_key:
+                fingerprint = asked.setdefault(new.idempotency_key, new.fingerprint)
+                if fingerprint != new.fingerprint:
+                    raise KeyReused(new, index)
 
     async def cancel(self, task_id: str) -> Task:
         """Cancel a queued task at once, or ask its worker to stop a running one.
@@ -198,6 +227,15 @@ class Queue:
         ``before_seq`` for the next page. InvalidTask names a bad filter field."""
         task_filter.check()
         return await self.driver.list_tasks(task_filter, limit=limit, before_seq=before_seq)
+
+    async def tasks_by_id(self, task_ids: Sequence[str]) -> list[Task]:
+        """The stored tasks of ``task_ids`` (however many: one read), in no set order; an
+        id no task has, or not written as the store writes ids, finds nothing."""
+        ids = tuple(i for i in dict.fromkeys(task_ids) if is_canonical_uuid(i))
+        if not ids:
+            return []
+        # the list of ids is the service's own (not a user's filter): no MAX_FILTER_VALUES
+        return await self.driver.list_tasks(TaskFilter(ids=ids), limit=len(ids))
 
     async def delete(self, task_id: str) -> Task:
         """Delete a finished task; returns it as it was.

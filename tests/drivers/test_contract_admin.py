@@ -112,6 +112,32 @@ async def test_the_error_search_ignores_case_and_takes_wildcards_literally(
     assert queued.id not in await ids(driver, TaskFilter(error_contains="o")), "no error"
 
 
+async def test_the_id_filter_selects_those_tasks_alone_or_with_others(driver: Driver) -> None:
+    a, b, c = await driver.enqueue([new("a"), new("b"), new("a")], now=100.0)
+    assert await ids(driver, TaskFilter(ids=(b.id,))) == [b.id]
+    assert await ids(driver, TaskFilter(ids=(a.id, c.id, a.id))) == [c.id, a.id]
+    assert await ids(driver, TaskFilter(ids=(a.id, b.id), actions=("b",))) == [b.id]
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert await ids(driver, TaskFilter(ids=(unknown,))) == []
+    assert await ids(driver, TaskFilter(ids=(unknown, b.id))) == [b.id]
+
+
+async def test_bulk_actions_by_ids_change_only_those_tasks(driver: Driver) -> None:
+    q1, q2, q3 = await driver.enqueue([new(), new(), new()], now=time.time())
+    picked = TaskFilter(ids=(q1.id, q3.id))
+    done = await driver.cancel_matching(picked, limit=10, now=time.time())
+    assert (done.changed, done.more) == (2, False)
+    assert await statuses(driver) == {
+        q1.id: Status.CANCELLED,
+        q2.id: Status.QUEUED,
+        q3.id: Status.CANCELLED,
+    }
+    one = TaskFilter(ids=(q3.id,))
+    assert (await driver.retry_matching(one, limit=10, now=time.time())).changed == 1
+    assert (await driver.delete_matching(TaskFilter(ids=(q1.id, q2.id)), limit=10)).changed == 1
+    assert await statuses(driver) == {q2.id: Status.QUEUED, q3.id: Status.QUEUED}
+
+
 # delete
 
 

@@ -17,9 +17,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from taskq.api import auth, events, openapi, routes, session, stats, workers
+from taskq.api import auth, events, openapi, routes, session, stats, waiting, workers
 from taskq.api.errors import HANDLERS
 from taskq.api.headers import SecurityHeaders
+from taskq.api.metrics import MeasureRequests, Metrics, get_metrics
 from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
 from taskq.dashboard.routes import ROUTES as DASHBOARD
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
         app.state.queue = queue
         app.state.stats = stats.StatsAnswers(queue)
         app.state.event_streams = events.EventStreams(queue, app.state.stats)
+        app.state.waiters = waiting.Waiters(queue)
         beside: contextlib.AbstractAsyncContextManager[None] = (
             alongside(queue) if alongside else contextlib.nullcontext()
         )
@@ -70,6 +72,7 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
                 yield
         finally:
             await app.state.event_streams.close()
+            await app.state.waiters.close()
             await queue.close()
 
     app = Starlette(
@@ -77,7 +80,8 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
             [
                 Route("/tasks", routes.submit_task, methods=["POST"]),
                 Route("/tasks", routes.list_tasks, methods=["GET"]),
-                # before /tasks/{task_id}/…: "bulk" is no task id
+                # before /tasks/{task_id}…: "batch" and "bulk" are no task ids
+                Route("/tasks/batch", routes.submit_batch, methods=["POST"]),
                 Route("/tasks/bulk/retry", routes.bulk_retry, methods=["POST"]),
                 Route("/tasks/bulk/cancel", routes.bulk_cancel, methods=["POST"]),
                 Route("/tasks/bulk/delete", routes.bulk_delete, methods=["POST"]),
@@ -89,6 +93,7 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
                 Route("/stats", stats.store_stats, methods=["GET"]),
                 Route("/workers", workers.list_workers, methods=["GET"]),
                 Route("/schedules", workers.list_schedules, methods=["GET"]),
+                Route("/metrics", get_metrics, methods=["GET"]),
                 Route("/events", events.stream_events, methods=["GET"]),
                 Route("/session", session.get_session, methods=["GET"]),
                 Route("/session", session.sign_in, methods=["POST"]),
@@ -103,6 +108,7 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
             ]
         ),
         middleware=[
+            Middleware(MeasureRequests),  # outermost: times every answer, refusals too
             Middleware(SecurityHeaders),
             *cors(settings.cors_origins),
             Middleware(CrossOriginProtection, allowed_origins=settings.cors_origins),
@@ -112,4 +118,5 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
     )
     app.state.settings = settings
     app.state.openapi = openapi.build(app.routes)
+    app.state.metrics = Metrics()  # its counters count from now
     return app

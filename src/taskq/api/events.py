@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from taskq import codec
 from taskq.api.schema import iso
 from taskq.api.stats import StatsAnswers
+from taskq.api.waiting import Waiters
 from taskq.api.wire import PerSecondOut, StatsEventOut, TaskEventOut, WorkerEventOut
 from taskq.errors import TaskqError
 from taskq.events import Batch
@@ -181,7 +182,11 @@ async def stream_events(request: Request) -> Response:
 
 
 async def end_streams(app: Starlette) -> None:
-    """End the app's event streams, if it has started."""
+    """End the app's event streams and answer its waiting requests (``?wait=``), if it has
+    started: uvicorn waits for every answer to finish before it stops."""
     streams: EventStreams | None = getattr(app.state, "event_streams", None)
     if streams is not None:
         await streams.close()
+    waiters: Waiters | None = getattr(app.state, "waiters", None)
+    if waiters is not None:
+        await waiters.close()

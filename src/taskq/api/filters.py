@@ -30,11 +30,12 @@ class ListQuery(msgspec.Struct, frozen=True):
 def parse_list_query(params: Any) -> ListQuery:
     """Filter and page of GET /tasks from its query string; 400 naming the parameter.
 
-    ``status``, ``queue`` and ``action`` may each be given several times (any of them
+    ``id``, ``status``, ``queue`` and ``action`` may each be given several times (any of them
     matches); an empty value is no condition, as an HTML form sends an unset field.
     """
     try:
         task_filter = TaskFilter(
+            ids=tuple(text for text in params.getlist("id") if text),
             statuses=tuple(_status(text) for text in params.getlist("status")),
             queues=tuple(text for text in params.getlist("queue") if text),
             actions=tuple(text for text in params.getlist("action") if text),
@@ -97,6 +98,7 @@ def parse_bulk(raw: bytes) -> BulkQuery:
     given = request.filter or FilterIn()
     try:
         task_filter = TaskFilter(
+            ids=tuple(given.id),
             statuses=tuple(given.status),
             queues=tuple(given.queue),
             actions=tuple(given.action),

@@ -18,11 +18,16 @@ from starlette.routing import BaseRoute, Route
 
 from taskq import __version__
 from taskq.api.responses import json_response
+from taskq.api.waiting import MAX_WAIT_S
 from taskq.api.wire import (
+    CANONICAL_UUID,
     DEFAULT_LIMIT,
+    MAX_BATCH,
     MAX_IDEMPOTENCY_KEY,
     MAX_LIMIT,
     Accepted,
+    BatchOut,
+    BatchSubmission,
     BulkOut,
     BulkRequest,
     Deleted,
@@ -38,7 +43,7 @@ from taskq.api.wire import (
     TaskPage,
     WorkersOut,
 )
-from taskq.filters import MAX_ERROR_SEARCH
+from taskq.filters import MAX_ERROR_SEARCH, MAX_FILTER_VALUES
 from taskq.keys import Scope
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S
 from taskq.task import Status
@@ -122,9 +127,44 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         },
         headers={202: _LOCATION, 200: _LOCATION},
     ),
+    ("POST", "/tasks/batch"): Operation(
+        "Submit tasks together: all or none",
+        description=f"1 to {MAX_BATCH:,} tasks, each what `POST /tasks` takes plus its own "
+        "optional `idempotency_key` (as that endpoint's header), committed in one "
+        "transaction: 202 once all are stored; nothing is stored if one is refused. The "
+        "answer lists them in order; `created` is false for a task whose key returned the "
+        "task stored before. The body limit applies to the whole batch.",
+        body=BatchSubmission,
+        scope=Scope.SUBMIT,
+        responses={
+            202: (BatchOut, "All stored (or found by their keys), in order"),
+            400: (Error, "Invalid JSON, not an object, or nested too deep"),
+            408: (Error, "The body did not arrive in time"),
+            409: (Error, "A task's key was used for another body (`field`: `tasks[i]...`)"),
+            413: (Error, "Body over the size limit"),
+            422: (
+                Error,
+                "No tasks or too many (`field`: `tasks`), or a task's field has the wrong "
+                "type or value (`field`: `tasks[i].name`)",
+            ),
+            **_CROSS_SITE,
+            **_UNAVAILABLE,
+        },
+    ),
     ("GET", "/tasks"): Operation(
         "List tasks, newest first",
         parameters=[
+            {
+                "name": "id",
+                "in": "query",
+                "description": "any of these tasks (repeat the parameter; at most "
+                f"{MAX_FILTER_VALUES})",
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uuid", "pattern": CANONICAL_UUID},
+                },
+                "explode": True,
+            },
             {
                 "name": "status",
                 "in": "query",
@@ -190,9 +230,27 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/tasks/{task_id}"): Operation(
         "One task",
-        parameters=[_TASK_ID],
+        description="With `wait`: answers as soon as the task is finished (completed, "
+        "failed or cancelled), or after that many seconds with the task as it is then; a "
+        "finished task, or an unknown one, answers at once. Woken by the changes every "
+        "process publishes: a waiting request costs the store no query.",
+        parameters=[
+            _TASK_ID,
+            {
+                "name": "wait",
+                "in": "query",
+                "description": "seconds to wait for the task to finish, above 0, at most "
+                f"{MAX_WAIT_S:.0f}",
+                "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WAIT_S},
+            },
+        ],
         scope=Scope.READ,
-        responses={200: (TaskOut, "The task"), **_NOT_FOUND, **_UNAVAILABLE},
+        responses={
+            200: (TaskOut, "The task (finished, or as it is once `wait` ran out)"),
+            400: (Error, "A bad `wait`"),
+            **_NOT_FOUND,
+            **_UNAVAILABLE,
+        },
     ),
     ("POST", "/tasks/{task_id}/cancel"): Operation(
         "Cancel a task",
@@ -284,6 +342,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "finished tick tasks are pruned with the others.",
         scope=Scope.READ,
         responses={200: (SchedulesOut, "The schedules"), **_UNAVAILABLE},
+    ),
+    ("GET", "/metrics"): Operation(
+        "Every figure, in Prometheus' text format",
+        description="`text/plain; version=0.0.4`. The task figures come from the store "
+        "(the same in every API process): gauges of the tasks by queue and status and of "
+        "the live workers, and counters and histograms of the tasks submitted and finished "
+        "since this process started, read a few seconds behind now (writes in flight). "
+        "The HTTP request figures are this process's own. See the README's Metrics section.",
+        scope=Scope.READ,
+        responses={200: (None, "The metrics (text/plain)"), **_UNAVAILABLE},
     ),
     ("GET", "/healthz"): Operation(
         "Liveness", responses={200: (Health, "The process runs")}, scope=None

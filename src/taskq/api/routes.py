@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from taskq.api.body import read_body
+from taskq.api.errors import BadRequest
 from taskq.api.filters import BulkQuery, parse_bulk, parse_list_query
 from taskq.api.responses import json_response
-from taskq.api.schema import parse_submission, task_out
-from taskq.api.wire import Accepted, BulkOut, Deleted, Health, TaskPage
-from taskq.errors import StoreUnavailable, TaskNotFound
-from taskq.queue import Queue
+from taskq.api.schema import decode_json, parse_submission, task_out
+from taskq.api.waiting import parse_wait, wait_for_end
+from taskq.api.wire import (
+    MAX_BATCH,
+    MAX_IDEMPOTENCY_KEY,
+    Accepted,
+    BatchAccepted,
+    BatchOut,
+    BulkOut,
+    Deleted,
+    Health,
+    TaskPage,
+)
+from taskq.errors import InvalidTask, StoreUnavailable, TaskNotFound
+from taskq.queue import KeyReused, Queue, storable
+from taskq.task import NewTask
 
 
 def _queue(request: Request) -> Queue:
@@ -42,6 +57,73 @@ async def submit_task(request: Request) -> Response:
     )
 
 
+async def submit_batch(request: Request) -> Response:
+    """POST /tasks/batch: accept tasks together, all in one commit or none (202); each
+    item as POST /tasks takes it, with its own idempotency key."""
+    settings = request.app.state.settings
+    news = parse_batch(await read_body(request, settings.max_body_bytes, settings.body_timeout_s))
+    try:
+        stored = await _queue(request).enqueue_many(news)
+    except KeyReused as exc:
+        at = f"tasks[{exc.index}]"
+        raise BadRequest(f"{at}: {exc}", 409, field=f"{at}.idempotency_key") from None
+    except InvalidTask as exc:  # a rule of the store (task.validate): find whose
+        raise _at_fault(news, exc) from None
+    return json_response(
+        BatchOut(
+            [
+                BatchAccepted(task.id, task.status, task.id == new.id)
+                for new, task in zip(news, stored, strict=True)
+            ]
+        ),
+        202,
+    )
+
+
+def parse_batch(raw: bytes) -> list[NewTask]:
+    """The tasks of a POST /tasks/batch body, each read as POST /tasks reads its body (and
+    its ``idempotency_key`` as the header); 422 naming the item at fault."""
+    body = decode_json(raw)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    if unknown := sorted(set(body) - {"tasks"}):
+        raise InvalidTask(f"unknown field: {unknown[0]}", field=unknown[0])
+    items = body.get("tasks")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidTask(f"tasks must be a list of 1 to {MAX_BATCH} tasks", field="tasks")
+    return [_batch_item(index, item) for index, item in enumerate(items)]
+
+
+def _batch_item(index: int, item: Any) -> NewTask:
+    try:
+        if not isinstance(item, dict):
+            raise InvalidTask("a task must be a JSON object")
+        key = item.pop("idempotency_key", None)
+        if key is not None and not (isinstance(key, str) and 0 < len(key) <= MAX_IDEMPOTENCY_KEY):
+            raise InvalidTask(
+                f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                field="idempotency_key",
+            )
+        # the single task's reading, rules and fingerprint, on the item's own JSON
+        return parse_submission(msgspec.json.encode(item), idempotency_key=key)
+    except (BadRequest, InvalidTask) as exc:
+        raise _indexed(index, exc) from None
+
+
+def _indexed(index: int, exc: BadRequest | InvalidTask) -> InvalidTask:
+    at = f"tasks[{index}]"
+    return InvalidTask(f"{at}: {exc}", field=f"{at}.{exc.field}" if exc.field else at)
+
+
+def _at_fault(news: list[NewTask], exc: InvalidTask) -> InvalidTask:
+    for index, new in enumerate(news):
+        try:
+            storable(new)
+        except InvalidTask as found:
+            return _indexed(index, found)
+    return exc
+
+
 async def list_tasks(request: Request) -> Response:
     """GET /tasks: newest first, filtered, one page."""
     query = parse_list_query(request.query_params)
@@ -53,8 +135,13 @@ async def list_tasks(request: Request) -> Response:
 
 
 async def get_task(request: Request) -> Response:
-    """GET /tasks/{id}."""
-    task = await _queue(request).get(request.path_params["task_id"])
+    """GET /tasks/{id}; with ``?wait=S``, once the task is finished or after S seconds."""
+    task_id = request.path_params["task_id"]
+    wait_s = parse_wait(request.query_params)
+    if wait_s is None:
+        task = await _queue(request).get(task_id)
+    else:
+        task = await wait_for_end(request.app.state.waiters, _queue(request), task_id, wait_s)
     if task is None:
         raise TaskNotFound("task not found")
     return json_response(task_out(task))

@@ -28,10 +28,14 @@ from taskq.task import (
 MAX_DEPTH = 64
 MAX_DELAY_S = 100 * 365 * 86_400.0
 MAX_IDEMPOTENCY_KEY = 200
+MAX_BATCH = 1000  # tasks in one POST /tasks/batch
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 Seconds = Annotated[float, Meta(description="seconds")]
+# a task id as the service writes it: a UUID, lower-case, 8-4-4-4-12 (task.validate's rule)
+CANONICAL_UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TaskId = Annotated[str, Meta(extra_json_schema={"format": "uuid", "pattern": CANONICAL_UUID})]
 Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 
 
@@ -54,6 +58,43 @@ class Submission(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         ]
         | None
     ) = None
+
+
+class BatchItem(Submission, forbid_unknown_fields=True, kw_only=True):
+    """One task of ``POST /tasks/batch``: what ``POST /tasks`` takes, and its key."""
+
+    idempotency_key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_IDEMPOTENCY_KEY,
+                description="as the `Idempotency-Key` header of `POST /tasks`, for this task",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class BatchSubmission(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /tasks/batch``: tasks stored together, in one commit, or none of them."""
+
+    tasks: Annotated[list[BatchItem], Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchAccepted(msgspec.Struct, gc=False):
+    """One task of a batch: ``created`` is false when its key returned the task an
+    earlier request stored."""
+
+    id: TaskId
+    status: Status
+    created: bool
+
+
+class BatchOut(msgspec.Struct, gc=False):
+    """The answer to a batch: its tasks, in the order they were given."""
+
+    tasks: list[BatchAccepted]
 
 
 class Accepted(msgspec.Struct, gc=False):
@@ -113,6 +154,10 @@ class FilterIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Which tasks a bulk action is about: the parameters of ``GET /tasks``, as JSON. Every
     field given must hold; a list matches any of its values."""
 
+    id: Annotated[
+        list[TaskId],
+        Meta(min_length=1, description="any of these tasks (the dashboard's selection)"),
+    ] = msgspec.field(default_factory=list)
     status: Annotated[list[Status], Meta(min_length=1)] = msgspec.field(default_factory=list)
     queue: Annotated[list[str], Meta(min_length=1)] = msgspec.field(default_factory=list)
     action: Annotated[list[str], Meta(min_length=1)] = msgspec.field(default_factory=list)

@@ -20,6 +20,7 @@ from typing import Protocol
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.keys import StoredKey
+from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
@@ -107,6 +108,24 @@ class Driver(Protocol):
         """The store's throughput over each of the last ``windows`` seconds before
         ``now``, with wait and run time percentiles over at most ``sample_size`` of the
         tasks that finished last in each (``rows.percentile`` says how they are taken)."""
+
+    # GET /metrics (taskq/metrics.py): what happened since the previous scrape, read in
+    # one aggregated statement each, at a cost that follows the throughput
+
+    async def finished_between(self, *, after: float, until: float) -> list[Finished]:
+        """The tasks that finished (completed, failed, cancelled) with ``processed_at`` in
+        (``after``, ``until``], aggregated by (queue, action, status) into Finished
+        records (attempts, lease recoveries, wait and run histograms over
+        ``metrics.BUCKETS_S``)."""
+
+    async def submitted_after(self, *, after_seq: int, until: float) -> Submitted:
+        """The tasks stored after ``after_seq`` (by ``seq``), up to but excluding the first
+        one created after ``until``, counted by (queue, action), and the ``seq`` the next
+        read continues after (``after_seq`` if none)."""
+
+    async def seq_before(self, at: float) -> int:
+        """The ``seq`` of the newest task created at or before ``at`` (0 if none), found
+        walking back from the newest: where counting submissions from ``at`` starts."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""

@@ -130,14 +130,17 @@ def filter_clause(
     parameters; ``TRUE`` for the empty filter.
 
     One value of a field is compared with ``=``, which lets the (status, seq) and
-    (action, seq) indexes hand rows over newest first; several go as one list parameter
+    (action, seq) indexes hand rows over newest first (and the id's own index find one
+    task); several go as one list parameter
     (``value_list`` makes it: a list, or JSON text).
     """
     given: dict[str, Any] = {}
     for name, values in (
+        ("id", list(task_filter.ids)),
         ("status", [s.value for s in task_filter.statuses]),
         ("queue", list(task_filter.queues)),
         ("action", list(task_filter.actions)),
+        ("idempotency_key", list(task_filter.idempotency_keys)),
     ):
         unique = list(dict.fromkeys(values))
         if len(unique) == 1:

@@ -21,7 +21,7 @@ import msgspec
 
 from taskq import codec
 from taskq.drivers import rows
-from taskq.drivers.memory import roster, stats
+from taskq.drivers.memory import metrics, roster, stats
 from taskq.drivers.memory.store import Row, Store, stores
 from taskq.drivers.rows import LEASE_LOST
 from taskq.drivers.wakeups import wait_for
@@ -29,6 +29,7 @@ from taskq.errors import StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.keys import StoredKey
+from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, claim_order
@@ -220,6 +221,15 @@ class MemoryDriver:
         return stats.window_stats(
             self._store.rows.values(), now=now, windows=windows, sample_size=sample_size
         )
+
+    async def finished_between(self, *, after: float, until: float) -> list[Finished]:
+        return metrics.finished_between(self._store.rows.values(), after=after, until=until)
+
+    async def submitted_after(self, *, after_seq: int, until: float) -> Submitted:
+        return metrics.submitted_after(self._store.rows.values(), after_seq=after_seq, until=until)
+
+    async def seq_before(self, at: float) -> int:
+        return metrics.seq_before(self._store.rows.values(), at)
 
     async def ping(self) -> None:
         if self._opened is None:

@@ -29,7 +29,7 @@ import psycopg
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.coalescer import Coalescer
-from taskq.drivers.postgres import admin, keys, roster
+from taskq.drivers.postgres import admin, keys, metrics, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
 from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
@@ -39,6 +39,7 @@ from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.keys import StoredKey
+from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
@@ -272,6 +273,15 @@ class PostgresDriver:
         self, *, now: float, windows: Sequence[int], sample_size: int
     ) -> list[WindowStats]:
         return await admin.window_stats(self._db, now=now, windows=windows, sample_size=sample_size)
+
+    async def finished_between(self, *, after: float, until: float) -> list[Finished]:
+        return await metrics.finished_between(self._db, after=after, until=until)
+
+    async def submitted_after(self, *, after_seq: int, until: float) -> Submitted:
+        return await metrics.submitted_after(self._db, after_seq=after_seq, until=until)
+
+    async def seq_before(self, at: float) -> int:
+        return await metrics.seq_before(self._db, at)
 
     async def ping(self) -> None:
         await self._db.fetchall(SQL["ping"])

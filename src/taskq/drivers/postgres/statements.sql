@@ -218,6 +218,13 @@ SELECT {columns} FROM taskq_tasks WHERE id = %s
 -- Newest first, with the filter given ({where}: the filter_* fragments joined by AND).
 SELECT {columns} FROM taskq_tasks WHERE {where} ORDER BY seq DESC LIMIT %(limit)s
 
+-- name: filter_id
+-- ids are checked canonical UUIDs (TaskFilter.check): the casts cannot fail
+id = %(id)s::uuid
+
+-- name: filter_ids
+id = ANY(%(ids)s::uuid[])
+
 -- name: filter_status
 status = %(status)s
 
@@ -245,6 +252,12 @@ created_at < %(created_before)s
 -- name: filter_error_pattern
 -- The error search: a pattern whose user-given % and _ are escaped (rows.like_pattern).
 error ILIKE %(error_pattern)s ESCAPE '\'
+
+-- name: filter_idempotency_key
+idempotency_key = %(idempotency_key)s
+
+-- name: filter_idempotency_keys
+idempotency_key = ANY(%(idempotency_keys)s::text[])
 
 -- name: filter_before
 seq < %(before)s
@@ -436,3 +449,42 @@ UPDATE taskq_keys SET last_used_at = %(now)s WHERE name = %(name)s
 
 -- name: revoke_key
 DELETE FROM taskq_keys WHERE name = %s
+
+-- GET /metrics (taskq/metrics.py): each scrape reads only what happened since the
+-- previous one.
+
+-- name: metrics_finished
+-- The tasks that finished in (after, until], read through taskq_tasks_finished (its
+-- predicate repeated), by queue, action and status: how many, their attempts, how many
+-- ran, how many of their attempts lease rescue ended (the lease_lost entries of errors),
+-- and over the completed and failed ones that ran, their wait and run times: count, sums
+-- and, {wait_le} and {run_le}, one count per histogram bound (metrics.bucket_sums).
+WITH finished AS (
+    SELECT queue, action, status, attempts, errors,
+        CASE WHEN status <> 'cancelled' THEN started_at - run_at END AS wait_s,
+        CASE WHEN status <> 'cancelled' THEN processed_at - started_at END AS run_s
+    FROM taskq_tasks
+    WHERE status IN ('completed', 'failed', 'cancelled')
+        AND processed_at > %(after)s AND processed_at <= %(until)s)
+SELECT queue, action, status, count(*), sum(attempts), count(*) FILTER (WHERE attempts > 0),
+    sum(CASE WHEN errors = '[]'::jsonb THEN 0 ELSE jsonb_array_length(jsonb_path_query_array(
+        errors, '$[*] ? (@.error == $lost)', jsonb_build_object('lost', %(lease_lost)s::text)))
+        END),
+    count(wait_s), sum(wait_s), sum(run_s), {wait_le}, {run_le}
+FROM finished
+GROUP BY queue, action, status
+
+-- name: metrics_submitted
+-- The tasks stored after seq after (a range of the primary key), up to but excluding the
+-- first one created after until (a row still in flight, or from a clock ahead, is counted
+-- by the next scrape), by queue and action, with the last seq counted.
+WITH fresh AS (SELECT seq, queue, action, created_at FROM taskq_tasks WHERE seq > %(after)s)
+SELECT queue, action, count(*), max(seq) FROM fresh
+WHERE seq < coalesce((SELECT min(seq) FROM fresh WHERE created_at > %(until)s),
+    9223372036854775807)
+GROUP BY queue, action
+
+-- name: metrics_seq_before
+-- Where counting submissions starts: the newest task created by at, walking the primary
+-- key back from the newest (as many rows as were stored since at).
+SELECT seq FROM taskq_tasks WHERE created_at <= %(at)s ORDER BY seq DESC LIMIT 1

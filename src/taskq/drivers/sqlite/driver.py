@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
-from taskq.drivers.sqlite import admin, keys, merged, roster
+from taskq.drivers.sqlite import admin, keys, merged, metrics, roster
 from taskq.drivers.sqlite.connection import Synchronous, connect, free_bytes
 from taskq.drivers.sqlite.writer import MergedOp, Writer, check_writable
 from taskq.drivers.statements import load
@@ -39,6 +39,7 @@ from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.keys import StoredKey
+from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
 from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
@@ -242,6 +243,17 @@ class SqliteDriver:
         return await self._read(
             lambda c: admin.window_stats(c, now=now, windows=windows, sample_size=sample_size)
         )
+
+    async def finished_between(self, *, after: float, until: float) -> list[Finished]:
+        return await self._read(lambda c: metrics.finished_between(c, after=after, until=until))
+
+    async def submitted_after(self, *, after_seq: int, until: float) -> Submitted:
+        return await self._read(
+            lambda c: metrics.submitted_after(c, after_seq=after_seq, until=until)
+        )
+
+    async def seq_before(self, at: float) -> int:
+        return await self._read(lambda c: metrics.seq_before(c, at))
 
     async def ping(self) -> None:
         on_disk = self.path != ":memory:"

@@ -161,6 +161,12 @@ SELECT {columns} FROM tasks WHERE id = ?
 -- Newest first, with the filter given ({where}: the filter_* fragments joined by AND).
 SELECT {columns} FROM tasks WHERE {where} ORDER BY seq DESC LIMIT :limit
 
+-- name: filter_id
+id = :id
+
+-- name: filter_ids
+id IN (SELECT value FROM json_each(:ids))
+
 -- name: filter_status
 status = :status
 
@@ -189,6 +195,12 @@ created_at < :created_before
 -- The error search: a pattern whose user-given % and _ are escaped (rows.like_pattern);
 -- SQLite's LIKE folds ASCII letters, so it is case-insensitive.
 error LIKE :error_pattern ESCAPE '\'
+
+-- name: filter_idempotency_key
+idempotency_key = :idempotency_key
+
+-- name: filter_idempotency_keys
+idempotency_key IN (SELECT value FROM json_each(:idempotency_keys))
 
 -- name: filter_before
 seq < :before
@@ -383,3 +395,43 @@ UPDATE keys SET last_used_at = :now WHERE name = :name
 
 -- name: revoke_key
 DELETE FROM keys WHERE name = ?
+
+-- GET /metrics (taskq/metrics.py): each scrape reads only what happened since the
+-- previous one.
+
+-- name: metrics_finished
+-- The tasks that finished in (:after, :until], read through tasks_finished (its predicate
+-- repeated word for word), by queue, action and status: how many, their attempts, how
+-- many ran, how many of their attempts lease rescue ended (the :lease_lost entries of
+-- errors), and over the completed and failed ones that ran, their wait and run times:
+-- count, sums and, {wait_le} and {run_le}, one count per histogram bound
+-- (metrics.bucket_sums).
+WITH finished AS (
+    SELECT queue, action, status, attempts, errors,
+        CASE WHEN status <> 'cancelled' THEN started_at - run_at END AS wait_s,
+        CASE WHEN status <> 'cancelled' THEN processed_at - started_at END AS run_s
+    FROM tasks
+    WHERE status IN ('completed', 'failed', 'cancelled')
+        AND processed_at > :after AND processed_at <= :until)
+SELECT queue, action, status, count(*), sum(attempts), count(CASE WHEN attempts > 0 THEN 1 END),
+    sum(CASE WHEN errors = '[]' THEN 0 ELSE (
+        SELECT count(*) FROM json_each(errors)
+        WHERE json_extract(value, '$.error') = :lease_lost) END),
+    count(wait_s), sum(wait_s), sum(run_s), {wait_le}, {run_le}
+FROM finished
+GROUP BY queue, action, status
+
+-- name: metrics_submitted
+-- The tasks stored after seq :after (the rowid: a range of the table itself), up to but
+-- excluding the first one created after :until (a row still in flight, or from a clock
+-- ahead, is counted by the next scrape), by queue and action, with the last seq counted.
+WITH fresh AS (SELECT seq, queue, action, created_at FROM tasks WHERE seq > :after)
+SELECT queue, action, count(*), max(seq) FROM fresh
+WHERE seq < coalesce((SELECT min(seq) FROM fresh WHERE created_at > :until),
+    9223372036854775807)
+GROUP BY queue, action
+
+-- name: metrics_seq_before
+-- Where counting submissions starts: the newest task created by :at, walking the rowid
+-- back from the newest (as many rows as were stored since :at).
+SELECT seq FROM tasks WHERE created_at <= :at ORDER BY seq DESC LIMIT 1
