@@ -5,6 +5,15 @@ taskq api       the HTTP API alone
 taskq worker    a worker alone (run as many as you like on one database)
 taskq migrate   apply the schema migrations and exit
 taskq keys      create, list and revoke API keys
+
+and, against a running service (--url / TASKQ_URL, --api-key / TASKQ_API_KEY):
+
+taskq submit    submit a task (or a file of them), optionally wait for it
+taskq ls        list tasks as a table, or watch it live
+taskq show      one task: payload, result, errors with tracebacks, timeline
+taskq cancel    cancel a task
+taskq retry     queue a failed or cancelled task again
+taskq stats     counts by status and queue, throughput, wait and run times
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from taskq.actions import Actions, ActionsError
 from taskq.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from taskq.errors import TaskqError
 from taskq.logs import configure_logging
+from taskq.terminal.commands import COMMANDS
 
 if TYPE_CHECKING:
     from taskq.api.app import Alongside
@@ -203,6 +213,10 @@ def main() -> None:
     """taskq: a durable task queue with a REST API."""
     # `--actions mymodule` should find modules in the directory taskq is started from
     sys.path.insert(0, "")
+
+
+for _command in COMMANDS:  # the commands that talk to a running service (taskq/terminal/)
+    main.add_command(_command)
 
 
 @main.command()
