@@ -91,7 +91,9 @@ def migrated_postgres_url(_migrated_postgres: str) -> str:
     import psycopg
 
     with psycopg.connect(_migrated_postgres, autocommit=True) as conn:
-        conn.execute("TRUNCATE taskq_tasks, taskq_workers, taskq_keys RESTART IDENTITY")
+        conn.execute(
+            "TRUNCATE taskq_tasks, taskq_workers, taskq_keys, taskq_queues RESTART IDENTITY"
+        )
     return _migrated_postgres
 
 

@@ -5,6 +5,7 @@ taskq api       the HTTP API alone
 taskq worker    a worker alone (run as many as you like on one database)
 taskq migrate   apply the schema migrations and exit
 taskq keys      create, list and revoke API keys
+taskq queues    pause, resume and limit queues (flow control)
 
 and, against a running service (--url / TASKQ_URL, --api-key / TASKQ_API_KEY):
 
@@ -40,7 +41,9 @@ from taskq.terminal.commands import COMMANDS
 
 if TYPE_CHECKING:
     from taskq.api.app import Alongside
+    from taskq.flow import QueueSettings
     from taskq.keys import Keys
+    from taskq.queue import Queue
 
 log = logging.getLogger("taskq")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,6 +83,7 @@ WORKER_FLAGS = (
     "retention_days",
     "poll_interval_s",
 )
+TRACING_FLAGS = ("otel",)  # the commands that serve or work: api, worker, run
 REPEATABLE = frozenset({"actions"})  # other list settings take one comma-separated value
 
 
@@ -146,6 +150,7 @@ def _common_options(fn: F) -> F:
 
 _http_options = _flags(*HTTP_FLAGS)
 _worker_options = _flags(*WORKER_FLAGS)
+_tracing_options = _flags(*TRACING_FLAGS)
 
 
 def _fail(message: str) -> None:
@@ -233,6 +238,7 @@ def migrate(config_file: str | None, **flags: Any) -> None:
 @_common_options
 @_http_options
 @_worker_options
+@_tracing_options
 @_guard
 def run(config_file: str | None, **flags: Any) -> None:
     """Migrate, then serve the API and run a worker in this process."""
@@ -253,6 +259,7 @@ def run(config_file: str | None, **flags: Any) -> None:
 @main.command()
 @_common_options
 @_http_options
+@_tracing_options
 @_guard
 def api(config_file: str | None, **flags: Any) -> None:
     """Serve the HTTP API only (workers run elsewhere)."""
@@ -266,6 +273,7 @@ def api(config_file: str | None, **flags: Any) -> None:
 @main.command()
 @_common_options
 @_worker_options
+@_tracing_options
 @_guard
 def worker(config_file: str | None, **flags: Any) -> None:
     """Run a worker only; any number may share one database."""
@@ -399,9 +407,105 @@ def revoke_key(name: str, config_file: str | None, **flags: Any) -> None:
     click.echo(f"taskq: key {name!r} revoked", err=True)
 
 
+# Flow control (taskq/flow.py)
+
+
+@main.group()
+def queues() -> None:
+    """Pause, resume and limit queues (settings in the store: every worker obeys them at its
+    next claim).
+
+    \b
+    taskq queues pause emails
+    taskq queues set emails --concurrency 4
+    taskq queues set emails --concurrency none
+    taskq queues list
+    """
+
+
+@queues.command("pause")
+@click.argument("name")
+@_common_options
+@_guard
+def pause_queue(name: str, config_file: str | None, **flags: Any) -> None:
+    """Start none of queue NAME's tasks (still accepted; running ones finish)."""
+    _show_queues([_update_queue(name, config_file, flags, paused=True)])
+
+
+@queues.command("resume")
+@click.argument("name")
+@_common_options
+@_guard
+def resume_queue(name: str, config_file: str | None, **flags: Any) -> None:
+    """Start queue NAME's tasks again (idle workers are woken)."""
+    _show_queues([_update_queue(name, config_file, flags, paused=False)])
+
+
+@queues.command("set")
+@click.argument("name")
+@click.option(
+    "--concurrency",
+    required=True,
+    metavar="N|none",
+    help="at most N of the queue's tasks running at once, across every worker; none: no limit",
+)
+@_common_options
+@_guard
+def set_queue(name: str, concurrency: str, config_file: str | None, **flags: Any) -> None:
+    """Set queue NAME's concurrency."""
+    limit = None if concurrency.strip().lower() == "none" else _positive(concurrency)
+    _show_queues([_update_queue(name, config_file, flags, concurrency=limit)])
+
+
+@queues.command("list")
+@_common_options
+@_guard
+def list_queues(config_file: str | None, **flags: Any) -> None:
+    """Each queue with settings: name, paused, concurrency, when last changed."""
+    settings = _store_settings(config_file, **flags)
+    _show_queues(list(asyncio.run(_with_queue(settings, lambda q: q.queue_settings())).values()))
+
+
+def _update_queue(
+    name: str, config_file: str | None, flags: dict[str, Any], **changes: Any
+) -> QueueSettings:
+    settings = _store_settings(config_file, **flags)
+    return asyncio.run(_with_queue(settings, lambda q: q.update_queue(name, **changes)))
+
+
+def _positive(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter("an integer from 1, or none", param_hint="--concurrency") from None
+
+
+def _show_queues(found: list[QueueSettings]) -> None:
+    rows = [("NAME", "PAUSED", "CONCURRENCY", "CHANGED")]
+    rows += [
+        (
+            q.name,
+            "yes" if q.paused else "no",
+            "unlimited" if q.concurrency is None else str(q.concurrency),
+            _when(q.updated_at),
+        )
+        for q in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+async def _with_queue(settings: Settings, use: Callable[[Queue], Awaitable[T]]) -> T:
+    from taskq.queue import Queue
+
+    async with Queue.from_settings(settings) as queue:
+        return await use(queue)
+
+
 def _store_settings(config_file: str | None, **flags: Any) -> Settings:
     settings = _settings(config_file, **flags)
-    _one_process_only(settings)  # keys made in memory:// would vanish with this command
+    _one_process_only(settings)  # keys (settings) made in memory:// would vanish with it
     migrations.migrate(settings.database)
     return settings
 

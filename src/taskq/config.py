@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="log lines as text, or one JSON object a line"
     )
+    otel: bool = Field(
+        False,
+        description="trace with OpenTelemetry (needs taskq[otel]); also on when"
+        " OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT is set",
+    )
 
     @field_validator("actions", "queues", "cors_origins", mode="before")
     @classmethod

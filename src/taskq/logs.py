@@ -1,7 +1,8 @@
 """Log output for the taskq processes: human text or one JSON object per line.
 
-A line about a task carries its fields (``task_id``, ``action``, ``queue``, ``attempt``):
-keys in JSON, ``name=value`` pairs at the end of a text line. A failed attempt's traceback
+A line about a task carries its fields (``task_id``, ``action``, ``queue``, ``attempt``,
+and ``trace_id``, its submission's trace, when it was traced): keys in JSON, ``name=value``
+pairs at the end of a text line. A failed attempt's traceback
 (``traceback``) is logged once, by the worker, under the line that says it failed.
 """
 
@@ -13,22 +14,26 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from taskq import codec
+from taskq.tracing import trace_id
 
 if TYPE_CHECKING:
     from taskq.task import Task
 
-TASK_FIELDS = ("task_id", "action", "queue", "attempt")
+TASK_FIELDS = ("task_id", "action", "queue", "attempt", "trace_id")
 
 
 def task_fields(task: Task, **more: Any) -> dict[str, Any]:
     """The ``extra`` of a log call about ``task`` (``more``: e.g. a ``traceback``)."""
-    return {
+    fields = {
         "task_id": task.id,
         "action": task.action,
         "queue": task.queue,
         "attempt": task.attempts,
         **more,
     }
+    if task.trace_context:
+        fields["trace_id"] = trace_id(task.trace_context)
+    return fields
 
 
 class TextFormatter(logging.Formatter):

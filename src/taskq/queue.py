@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from taskq import codec, drivers, migrations
+from taskq import codec, drivers, flow, migrations
 from taskq.config import Settings
 from taskq.drivers.base import Driver
 from taskq.errors import InvalidTask, TaskConflict, TaskNotFound
@@ -26,6 +26,7 @@ from taskq.filters import (
     BulkResult,
     TaskFilter,
 )
+from taskq.flow import KEEP, Keep, QueueSettings
 from taskq.keys import Keys
 from taskq.roster import Schedule, WorkerInfo, scheduled, schedules
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
@@ -303,6 +304,26 @@ class Queue:
         """The queues that have tasks, by name (at most ``limit``), each with its counts
         by status, the age of its oldest ready task and its recent throughput."""
         return await self.driver.queue_stats(now=time.time(), windows=WINDOWS_S, limit=limit)
+
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        paused: bool | None = None,
+        concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+    ) -> QueueSettings:
+        """Pause or resume queue ``name``, or set its concurrency (None: unlimited); what is
+        not given is kept. Workers obey at their next claim (taskq/flow.py)."""
+        flow.check_queue_name(name, field="name")
+        if concurrency is not KEEP:
+            flow.check_concurrency(concurrency)
+        return await self.driver.update_queue(
+            name, paused=paused, concurrency=concurrency, now=time.time()
+        )
+
+    async def queue_settings(self) -> dict[str, QueueSettings]:
+        """Every queue's stored flow control, by name (one left out has the defaults)."""
+        return await self.driver.queue_settings()
 
     async def stats(self) -> StoreStats:
         """The whole store's counts by status, and its throughput, wait and run times over

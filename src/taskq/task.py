@@ -94,6 +94,8 @@ class NewTask(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # ``data`` as JSON text, once Queue has checked it can be stored: a payload is encoded
     # once per submission, and the drivers store this text (None: they encode ``data``)
     data_json: str | None = None
+    # the W3C trace context of the submission (taskq/tracing.py), None when not traced
+    trace_context: str | None = None
 
 
 class Task(msgspec.Struct, kw_only=True, gc=False):
@@ -101,6 +103,8 @@ class Task(msgspec.Struct, kw_only=True, gc=False):
 
     Times are seconds since the epoch (UTC). ``payload`` is the submitted ``data`` object.
     ``seq`` is the store's insertion order, used for FIFO and for list cursors.
+    ``trace_context`` is the W3C trace context its submission was traced in (a traceparent,
+    then a tracestate on a second line if any), or None.
     """
 
     id: str
@@ -122,6 +126,7 @@ class Task(msgspec.Struct, kw_only=True, gc=False):
     cancel_requested: bool = False
     idempotency_key: str | None = None
     fingerprint: str | None = None
+    trace_context: str | None = None
     seq: int = 0
 
 

@@ -14,6 +14,8 @@ import pytest
         ("OPTIONS", "/tasks/0", "DELETE, GET, HEAD"),
         ("TRACE", "/workers", "GET, HEAD"),
         ("PATCH", "/session", "DELETE, GET, HEAD, POST"),
+        # a fixed path beside a pattern it also matches: only the fixed path's methods
+        ("OPTIONS", "/tasks/batch", "POST"),
     ],
 )
 async def test_a_method_not_allowed_names_every_method_of_the_path(

@@ -22,7 +22,8 @@ LEASE_S = "60"
 def refuses_connections(url: str) -> bool:
     try:
         httpx.get(f"{url}/healthz", timeout=1)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
+        # refused; or accepted in the instant the listener closed, then reset
         return True
     return False
 

@@ -49,11 +49,12 @@ WORKER = {
     "retention-days",
     "poll-interval-s",
 }
+TRACING = {"otel"}
 FLAGS = {
     "migrate": COMMON,
-    "api": COMMON | HTTP,
-    "worker": COMMON | WORKER,
-    "run": COMMON | HTTP | WORKER,
+    "api": COMMON | HTTP | TRACING,
+    "worker": COMMON | WORKER | TRACING,
+    "run": COMMON | HTTP | WORKER | TRACING,
 }
 NOT_FLAGS = {"cron"}  # a table of schedules: TOML or env only
 

@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from taskq.api import auth, events, openapi, routes, session, stats, waiting, workers
+from taskq.api import auth, events, flow, openapi, routes, session, stats, waiting, workers
 from taskq.api.errors import HANDLERS
 from taskq.api.headers import SecurityHeaders
 from taskq.api.metrics import MeasureRequests, Metrics, get_metrics
@@ -25,6 +25,7 @@ from taskq.api.origin import CrossOriginProtection
 from taskq.config import Settings
 from taskq.dashboard.routes import ROUTES as DASHBOARD
 from taskq.queue import Queue
+from taskq.tracing import Tracing, from_settings
 
 log = logging.getLogger(__name__)
 # Swagger UI 5 (the first to read OpenAPI 3.1), shipped in the swagger-ui-py package: the
@@ -46,15 +47,24 @@ def cors(origins: list[str]) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["authorization", "content-type", "idempotency-key"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "idempotency-key",
+                "traceparent",
+                "tracestate",
+            ],
             expose_headers=["location"],
             max_age=600,
         )
     ]
 
 
-def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Starlette:
-    """The taskq HTTP app on ``settings.database``; its lifespan opens and closes the store."""
+def create_app(
+    settings: Settings, *, alongside: Alongside | None = None, tracing: Tracing | None = None
+) -> Starlette:
+    """The taskq HTTP app on ``settings.database``; its lifespan opens and closes the store.
+    ``tracing``: the settings' own (taskq/tracing.py) unless given."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -90,6 +100,9 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
                 Route("/tasks/{task_id}/cancel", routes.cancel_task, methods=["POST"]),
                 Route("/tasks/{task_id}/retry", routes.retry_task, methods=["POST"]),
                 Route("/queues", stats.list_queues, methods=["GET"]),
+                Route("/queues/{name}", flow.patch_queue, methods=["PATCH"]),
+                Route("/queues/{name}/pause", flow.pause_queue, methods=["POST"]),
+                Route("/queues/{name}/resume", flow.resume_queue, methods=["POST"]),
                 Route("/stats", stats.store_stats, methods=["GET"]),
                 Route("/workers", workers.list_workers, methods=["GET"]),
                 Route("/schedules", workers.list_schedules, methods=["GET"]),
@@ -119,4 +132,5 @@ def create_app(settings: Settings, *, alongside: Alongside | None = None) -> Sta
     app.state.settings = settings
     app.state.openapi = openapi.build(app.routes)
     app.state.metrics = Metrics()  # its counters count from now
+    app.state.tracing = from_settings(settings) if tracing is None else tracing
     return app

@@ -81,11 +81,17 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 def _methods_on(request: Request) -> list[str]:
-    methods: set[str] = set()
+    """The methods of the routes on the request's path; where a fixed path and a pattern
+    both match (``/tasks/batch``, ``/tasks/{task_id}``), the fixed one's."""
+    by_params: dict[int, set[str]] = {}
     for route in request.app.routes:
-        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods or set()
-    return sorted(methods)
+        if not isinstance(route, Route):
+            continue
+        match, child = route.matches(request.scope)
+        if match is not Match.NONE:
+            params = len(child.get("path_params", {}))
+            by_params.setdefault(params, set()).update(route.methods or set())
+    return sorted(by_params[min(by_params)]) if by_params else []
 
 
 async def on_unexpected(_: Request, exc: Exception) -> Response:

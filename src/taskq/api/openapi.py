@@ -33,6 +33,8 @@ from taskq.api.wire import (
     Deleted,
     Error,
     Health,
+    QueuePatch,
+    QueueSettingsOut,
     QueuesOut,
     SchedulesOut,
     SessionOut,
@@ -46,7 +48,7 @@ from taskq.api.wire import (
 from taskq.filters import MAX_ERROR_SEARCH, MAX_FILTER_VALUES
 from taskq.keys import Scope
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S
-from taskq.task import Status
+from taskq.task import MAX_QUEUE_LENGTH, Status
 
 Answer = tuple[type[Any] | None, str]  # the body's type (None: no JSON body), what it means
 
@@ -71,6 +73,35 @@ _LOCATION = {"Location": {"description": "the task's URL", "schema": {"type": "s
 _UNAVAILABLE: dict[int, Answer] = {503: (Error, "The store is unavailable")}
 _NOT_FOUND: dict[int, Answer] = {404: (Error, "No such task")}
 _CROSS_SITE: dict[int, Answer] = {403: (Error, "A browser's request from another site")}
+
+_QUEUE_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": f"a queue's name, 1 to {MAX_QUEUE_LENGTH} characters, no NUL; it need not "
+    "have tasks",
+    "schema": {"type": "string"},
+}
+_BAD_QUEUE: dict[int, Answer] = {422: (Error, "A bad queue name (`field` is `name`)")}
+_FLOW = (
+    "Workers obey at their next claim (the claim reads the settings), so within "
+    "`--poll-interval-s` on every worker."
+)
+
+
+def _flow(summary: str, what: str) -> Operation:
+    return Operation(
+        summary,
+        description=f"{what} {_FLOW}",
+        parameters=[_QUEUE_NAME],
+        responses={
+            200: (QueueSettingsOut, "The queue's settings now"),
+            **_BAD_QUEUE,
+            **_CROSS_SITE,
+            **_UNAVAILABLE,
+        },
+    )
+
 
 _STATUSES = [s.value for s in Status]
 _WINDOWS = ", ".join(f"{w // 60}" for w in WINDOWS_S) + " minutes"
@@ -308,12 +339,42 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/queues"): Operation(
         "Each queue's counts, oldest ready task and throughput",
-        description="The queues that have tasks, by name, at most "
+        description="The queues that have tasks or flow control settings, by name, at most "
         f"{MAX_QUEUES:,} (`more` tells whether others exist). Throughput over the last "
         f"{_WINDOWS}. Computed at most once per second per API process: polling clients "
         "share one answer.",
         scope=Scope.READ,
         responses={200: (QueuesOut, "The queues"), **_UNAVAILABLE},
+    ),
+    ("POST", "/queues/{name}/pause"): _flow(
+        "Pause a queue",
+        "Its tasks are still accepted but none is started (nor prefetched); running ones finish.",
+    ),
+    ("POST", "/queues/{name}/resume"): _flow(
+        "Resume a paused queue",
+        "Its tasks are started again; idle workers are woken at once.",
+    ),
+    ("PATCH", "/queues/{name}"): Operation(
+        "Change a queue's flow control",
+        description="`paused` (as pause and resume do) and `concurrency`: at most that many "
+        "of the queue's tasks `running` at once across every worker (null: no limit). A "
+        "field left out is kept. A limited queue's tasks are only claimed by idle runners, "
+        f"never prefetched. {_FLOW}",
+        parameters=[_QUEUE_NAME],
+        body=QueuePatch,
+        responses={
+            200: (QueueSettingsOut, "The queue's settings now"),
+            400: (Error, "Invalid JSON, or not an object"),
+            408: (Error, "The body did not arrive in time"),
+            413: (Error, "Body over the size limit"),
+            422: (
+                Error,
+                "A bad queue name, a field with the wrong type or value, or no field (named "
+                "in `field`)",
+            ),
+            **_CROSS_SITE,
+            **_UNAVAILABLE,
+        },
     ),
     ("GET", "/stats"): Operation(
         "Counts by status; throughput, wait and run times over recent windows",

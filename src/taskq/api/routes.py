@@ -29,6 +29,7 @@ from taskq.api.wire import (
 from taskq.errors import InvalidTask, StoreUnavailable, TaskNotFound
 from taskq.queue import KeyReused, Queue, storable
 from taskq.task import NewTask
+from taskq.tracing import Tracing
 
 
 def _queue(request: Request) -> Queue:
@@ -48,7 +49,10 @@ async def submit_task(request: Request) -> Response:
         request.app.state.settings.body_timeout_s,
     )
     new = parse_submission(raw, idempotency_key=request.headers.get("idempotency-key"))
-    (task,) = await _queue(request).enqueue_many([new])
+    tracing: Tracing = request.app.state.tracing
+    with tracing.sending([new], request.headers) as sending:
+        (task,) = await _queue(request).enqueue_many(sending.tasks)
+        sending.stored([task])
     created = task.id == new.id
     return json_response(
         Accepted(task.id, task.status),
@@ -62,8 +66,11 @@ async def submit_batch(request: Request) -> Response:
     item as POST /tasks takes it, with its own idempotency key."""
     settings = request.app.state.settings
     news = parse_batch(await read_body(request, settings.max_body_bytes, settings.body_timeout_s))
+    tracing: Tracing = request.app.state.tracing
     try:
-        stored = await _queue(request).enqueue_many(news)
+        with tracing.sending(news, request.headers, batch=True) as sending:
+            stored = await _queue(request).enqueue_many(sending.tasks)
+            sending.stored(stored)
     except KeyReused as exc:
         at = f"tasks[{exc.index}]"
         raise BadRequest(f"{at}: {exc}", 409, field=f"{at}.idempotency_key") from None

@@ -18,8 +18,9 @@ from taskq.api.wire import (
     StatsOut,
     StatsWindowOut,
 )
+from taskq.flow import QueueSettings
 from taskq.queue import Queue
-from taskq.stats import Percentiles, QueueList, StoreStats
+from taskq.stats import MAX_QUEUES, WINDOWS_S, Percentiles, QueueList, StoreStats
 from taskq.task import Status
 
 
@@ -44,7 +45,7 @@ async def store_stats(request: Request) -> Response:
 
 
 async def _queues(queue: Queue) -> QueuesOut:
-    return queues_out(await queue.queue_stats())
+    return queues_out(await queue.queue_stats(), await queue.queue_settings())
 
 
 async def _stats(queue: Queue) -> StatsOut:
@@ -59,29 +60,51 @@ def _percentiles(found: Percentiles) -> PercentilesOut:
     return PercentilesOut(found.p50, found.p95)
 
 
-def queues_out(found: QueueList) -> QueuesOut:
+def queues_out(found: QueueList, settings: dict[str, QueueSettings] | None = None) -> QueuesOut:
+    """The queues that have tasks, each with its flow control (``settings``), and the
+    queues that have settings but no task yet (zero counts), by name, at most
+    MAX_QUEUES."""
+    settings = settings or {}
+    queues = [
+        QueueOut(
+            q.name,
+            _counts(q.counts),
+            q.oldest_ready_age_s,
+            [
+                QueueWindowOut(
+                    w.window_s,
+                    w.completed,
+                    w.failed,
+                    w.completed / w.window_s,
+                    w.failed / w.window_s,
+                )
+                for w in q.throughput
+            ],
+            *_flow(settings.get(q.name)),
+        )
+        for q in found.queues
+    ]
+    listed = {q.name for q in found.queues}
+    last = found.queues[-1].name if found.more and found.queues else None
+    queues += [
+        QueueOut(name, _counts({}), None, [_idle(w) for w in WINDOWS_S], *_flow(s))
+        for name, s in settings.items()
+        if name not in listed and (last is None or name < last)
+    ]
+    queues.sort(key=lambda q: q.name)
     return QueuesOut(
-        [
-            QueueOut(
-                q.name,
-                _counts(q.counts),
-                q.oldest_ready_age_s,
-                [
-                    QueueWindowOut(
-                        w.window_s,
-                        w.completed,
-                        w.failed,
-                        w.completed / w.window_s,
-                        w.failed / w.window_s,
-                    )
-                    for w in q.throughput
-                ],
-            )
-            for q in found.queues
-        ],
-        found.more,
+        queues[:MAX_QUEUES],
+        found.more or len(queues) > MAX_QUEUES,
         iso(found.generated_at) or "",
     )
+
+
+def _flow(settings: QueueSettings | None) -> tuple[bool, int | None]:
+    return (False, None) if settings is None else (settings.paused, settings.concurrency)
+
+
+def _idle(window_s: int) -> QueueWindowOut:
+    return QueueWindowOut(window_s, 0, 0, 0.0, 0.0)
 
 
 def stats_out(found: StoreStats) -> StatsOut:

@@ -237,10 +237,15 @@ class QueueOut(msgspec.Struct, gc=False):
         ),
     ]
     windows: list[QueueWindowOut]
+    paused: Annotated[bool, Meta(description="its tasks are not started (flow control)")] = False
+    concurrency: Annotated[
+        int | None,
+        Meta(description="at most this many of its tasks run at once; null: no limit"),
+    ] = None
 
 
 class QueuesOut(msgspec.Struct, gc=False):
-    """``GET /queues``: the queues that have tasks, by name."""
+    """``GET /queues``: the queues that have tasks or settings, by name."""
 
     queues: list[QueueOut]
     more: Annotated[bool, Meta(description="more queues exist than the answer holds")]
@@ -393,3 +398,27 @@ class SessionOut(msgspec.Struct, gc=False):
     scope: Annotated[str, Meta(description="read, submit or admin")]
     via: Annotated[str, Meta(description="key, session or anonymous")]
     csrf_token: str | None
+
+
+class QueuePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /queues/{name}``: the settings to change; one left out is kept."""
+
+    paused: Annotated[bool, Meta(description="start none of its tasks")] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    concurrency: (
+        Annotated[
+            Annotated[int, Meta(ge=1, le=INT32_MAX)] | None,
+            Meta(description="at most this many of its tasks running at once; null: no limit"),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+class QueueSettingsOut(msgspec.Struct, gc=False):
+    """A queue's flow control, as it now is."""
+
+    name: str
+    paused: bool
+    concurrency: Annotated[int | None, Meta(description="null: no limit")]
+    updated_at: Annotated[str | None, Meta(description="when it was last changed")]

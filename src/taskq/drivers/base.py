@@ -15,10 +15,11 @@ owner's outcome. ``recover`` returns tasks whose lease has expired to the queue.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.flow import KEEP, Keep, QueueSettings
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -143,7 +144,11 @@ class Driver(Protocol):
     ) -> Claimed:
         """Take up to ``n`` ready tasks (highest priority first, FIFO within one), in one
         statement: the first ``start`` of them are started (``running``, attempt counted),
-        for runners that are idle now; the rest are prefetched (``queued`` and owned)."""
+        for runners that are idle now; the rest are prefetched (``queued`` and owned).
+
+        Flow control (taskq/flow.py), read in the same write: no task of a paused queue is
+        taken; a limited queue's tasks are only taken to be started, and only as many as
+        keep its ``running`` tasks within its concurrency."""
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
@@ -251,3 +256,20 @@ class Driver(Protocol):
 
     async def revoke_key(self, name: str) -> bool:
         """Delete the key named ``name``; False if there is none."""
+
+    # flow control (taskq/flow.py): each queue's settings, read by every claim
+
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        paused: bool | None = None,
+        concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        now: float,
+    ) -> QueueSettings:
+        """Change the settings given (None / KEEP: left as they are) of queue ``name``,
+        storing its row if it had none, in one write; returns them as they now are. A
+        change leaving the queue unpaused wakes idle workers."""
+
+    async def queue_settings(self) -> dict[str, QueueSettings]:
+        """Every stored queue's settings, by name (a queue left out has the defaults)."""

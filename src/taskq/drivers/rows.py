@@ -10,6 +10,7 @@ from typing import Any
 
 from taskq import codec
 from taskq.filters import TaskFilter, like_pattern
+from taskq.flow import QueueSettings
 from taskq.keys import Scope, StoredKey
 from taskq.roster import TICK_PREFIX, WorkerInfo, tick_of
 from taskq.stats import Percentiles, QueueList, QueueStats, Throughput, WindowStats
@@ -18,10 +19,11 @@ from taskq.task import Claimed, NewTask, Status, Task, claim_order
 COLUMNS = (
     "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
     " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
-    " idempotency_key, fingerprint"
+    " idempotency_key, fingerprint, trace_context"
 )
 WORKER_COLUMNS = "id, host, pid, queues, concurrency, lease_s, schedules, started_at, last_seen"
 KEY_COLUMNS = "name, scope, digest, created_at, last_used_at"
+QUEUE_COLUMNS = "name, paused, concurrency, updated_at"
 # the message a task's attempt records when lease rescue takes it from a lost worker
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
@@ -49,6 +51,7 @@ def row_to_task(row: Sequence[Any]) -> Task:
         cancel_requested=bool(row[17]),
         idempotency_key=row[18],
         fingerprint=row[19],
+        trace_context=row[20],
     )
 
 
@@ -68,6 +71,7 @@ def enqueued(new: NewTask, *, seq: int, now: float) -> Task:
         created_at=now,
         idempotency_key=new.idempotency_key,
         fingerprint=new.fingerprint,
+        trace_context=new.trace_context,
     )
 
 
@@ -105,11 +109,19 @@ def claim_statement(
         "n": n,
         "start": max(0, min(start, n)),
     }
+    variant = ready_variant(queues)
     if not queues:
-        return claims["ready_any_queue"], args
+        return claims[variant], args
     if len(queues) == 1:
-        return claims["ready_in_queue"], {**args, "queue": queues[0]}
-    return claims["ready_in_queues"], {**args, "queues": queue_list(list(queues))}
+        return claims[variant], {**args, "queue": queues[0]}
+    return claims[variant], {**args, "queues": queue_list(list(queues))}
+
+
+def ready_variant(queues: Sequence[str] | None) -> str:
+    """Which ready_* statement chooses the tasks of ``queues`` (None: every queue)."""
+    if not queues:
+        return "ready_any_queue"
+    return "ready_in_queue" if len(queues) == 1 else "ready_in_queues"
 
 
 def counts(rows: Iterable[Sequence[Any]]) -> dict[Status, int]:
@@ -308,3 +320,9 @@ def row_to_key(row: Sequence[Any]) -> StoredKey:
     """A key from a row selected as KEY_COLUMNS."""
     name, scope, digest, created_at, last_used_at = row
     return StoredKey(name, Scope.parse(scope), created_at, last_used_at, digest)
+
+
+def row_to_queue(row: Sequence[Any]) -> QueueSettings:
+    """A queue's settings from a row selected as QUEUE_COLUMNS."""
+    name, paused, concurrency, updated_at = row
+    return QueueSettings(name, bool(paused), concurrency, updated_at)

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from taskq import tracing
 from taskq.actions import Actions, Fail, Retry
 from taskq.config import Settings
 from taskq.errors import StoreUnavailable
@@ -25,10 +26,12 @@ from taskq.logs import task_fields
 from taskq.queue import Queue
 from taskq.roster import WorkerInfo
 from taskq.task import Status, Task
+from taskq.tracing import NO_TRACING, Tracing
 from taskq.worker.attempt import Attempts, AttemptStopped
 from taskq.worker.buffer import Buffer
 from taskq.worker.cancellations import Cancellations
 from taskq.worker.cron import Cron
+from taskq.worker.flow_hint import FlowHint
 from taskq.worker.identity import HOSTNAME, new_worker_id
 from taskq.worker.lease_rescue import LeaseRescue
 from taskq.worker.outcomes import Outcomes, attempt_error
@@ -58,6 +61,7 @@ class Worker:
         backoff_base_s: float = 1.0,
         retention_s: float = 7 * 86400.0,
         prune_interval_s: float = 60.0,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -78,6 +82,7 @@ class Worker:
         self.backoff_base_s = backoff_base_s
         self.retention_s = retention_s
         self.prune_interval_s = prune_interval_s
+        self.tracing = tracing
         self.local_death_check_s = 1.0
         self.id = new_worker_id()
         self._buffer = Buffer()
@@ -88,6 +93,9 @@ class Worker:
         self._lingering: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
+        # whether a queue this worker takes is limited (taskq/flow.py), read at most once
+        # per poll interval while claims come back empty
+        self._limited = FlowHint(queue.driver, self.queues, poll_interval_s)
         self._attempts = Attempts(concurrency=concurrency, cancel_grace_s=cancel_grace_s)
         retry = RetryDefaults(max_attempts=max_attempts, backoff_base_s=backoff_base_s)
         self.events = queue.events
@@ -111,6 +119,7 @@ class Worker:
             grace_s=settings.grace_s,
             cancel_grace_s=settings.cancel_grace_s,
             retention_s=settings.retention_days * 86400,
+            tracing=tracing.from_settings(settings),
         )
 
     def stop(self) -> None:
@@ -207,6 +216,7 @@ class Worker:
                 continue
             # runners waiting on an empty buffer: their tasks are started in the claim itself
             idle = self.concurrency - self._executing - self._buffer.qsize()
+            self._room.clear()  # set by a runner that finishes from now on
             try:
                 claimed = await self.driver.claim(
                     self.id,
@@ -228,13 +238,19 @@ class Worker:
                 self._held.add(task.id)
                 self._buffer.put(task)
             if not tasks:
-                await self._wait_for_work()
+                # a limited queue's freed slot is no wake-up of its own: the runner that
+                # frees it claims again at once (other workers at their next poll)
+                freeing = self._executing > 0 and await self._limited.any()
+                await self._wait_for_work(or_a_runner_frees=freeing)
 
-    async def _wait_for_work(self) -> None:
+    async def _wait_for_work(self, *, or_a_runner_frees: bool = False) -> None:
         waiter = asyncio.create_task(self.driver.wait_for_work(self.poll_interval_s))
         stopper = asyncio.create_task(self._stopping.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for t in (waiter, stopper):
+        waits = {waiter, stopper}
+        if or_a_runner_frees:
+            waits.add(asyncio.create_task(self._room.wait()))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for t in waits:
             t.cancel()
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
@@ -261,9 +277,10 @@ class Worker:
         action = self.actions.resolve(task.action)
         log.debug("task %s attempt %d started", task.id, task.attempts, extra=task_fields(task))
         try:
-            result = await self._attempts.run(
-                task, action, on_interrupted=lambda: outcomes.interrupted(task)
-            )
+            with self.tracing.processing(task):  # the handler runs inside the attempt's span
+                result = await self._attempts.run(
+                    task, action, on_interrupted=lambda: outcomes.interrupted(task)
+                )
         except AttemptStopped as stopped:
             if stopped.cancelled:
                 await outcomes.cancelled(task)

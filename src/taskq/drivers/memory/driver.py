@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 
 import msgspec
 
-from taskq import codec
+from taskq import codec, flow
 from taskq.drivers import rows
 from taskq.drivers.memory import metrics, roster, stats
 from taskq.drivers.memory.store import Row, Store, stores
@@ -28,6 +29,7 @@ from taskq.drivers.wakeups import wait_for
 from taskq.errors import StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.flow import KEEP, Keep, QueueSettings
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -260,7 +262,9 @@ class MemoryDriver:
                 and (not queues or row.task.queue in queues)
             ),
             key=lambda row: claim_order(row.task),
-        )[: max(0, n)]
+        )
+        ready = self._flow_controlled(ready, n=n, start=start) if self._store.queues else ready
+        ready = ready[: max(0, n)]
         started, prefetched = [], []
         for place, row in enumerate(ready):
             row.worker_id, row.lease_expires_at = worker_id, now + lease_s
@@ -271,6 +275,30 @@ class MemoryDriver:
             else:
                 prefetched.append(row.read())
         return Claimed(started, prefetched)
+
+    def _flow_controlled(self, ready: list[Row], *, n: int, start: int) -> list[Row]:
+        """``ready`` (in claim order) as flow control lets a claim take it: no task of a
+        paused queue, and a limited queue's tasks only among the first ``start``, as many
+        as its room (its concurrency less its running tasks)."""
+        controls = self._store.queues
+        running: dict[str, int] = {}
+        for row in self._store.rows.values():
+            if row.task.status is Status.RUNNING and row.task.queue in controls:
+                running[row.task.queue] = running.get(row.task.queue, 0) + 1
+        taken: list[Row] = []
+        for row in ready:
+            settings = controls.get(row.task.queue)
+            if settings is not None and settings.paused:
+                continue
+            if settings is not None and settings.concurrency is not None:
+                queue = row.task.queue
+                if len(taken) >= start or running.get(queue, 0) >= settings.concurrency:
+                    continue
+                running[queue] = running.get(queue, 0) + 1
+            taken.append(row)
+            if len(taken) >= n:
+                break
+        return taken
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
@@ -457,3 +485,23 @@ class MemoryDriver:
 
     async def revoke_key(self, name: str) -> bool:
         return self._store.keys.pop(name, None) is not None
+
+    # flow control: the store's settings, by name (QueueSettings is frozen)
+
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        paused: bool | None = None,
+        concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        now: float,
+    ) -> QueueSettings:
+        current = self._store.queues.get(name, QueueSettings(name))
+        settings = flow.updated(current, paused=paused, concurrency=concurrency, now=now)
+        self._store.queues[name] = settings
+        if not settings.paused:
+            self._store.wake()
+        return settings
+
+    async def queue_settings(self) -> dict[str, QueueSettings]:
+        return dict(sorted(self._store.queues.items()))

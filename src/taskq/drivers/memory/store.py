@@ -11,6 +11,7 @@ import msgspec
 
 from taskq import codec
 from taskq.events import Deliver
+from taskq.flow import QueueSettings
 from taskq.keys import StoredKey
 from taskq.roster import WorkerInfo
 from taskq.task import Task
@@ -46,6 +47,7 @@ class Store:
     rows: dict[str, Row] = field(default_factory=dict)
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     keys: dict[str, StoredKey] = field(default_factory=dict)  # name -> key (frozen)
+    queues: dict[str, QueueSettings] = field(default_factory=dict)  # name -> (frozen)
     by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
     seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     woken: set[asyncio.Event] = field(default_factory=set)

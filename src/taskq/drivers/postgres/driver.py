@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import psycopg
@@ -29,7 +29,7 @@ import psycopg
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.coalescer import Coalescer
-from taskq.drivers.postgres import admin, keys, metrics, roster
+from taskq.drivers.postgres import admin, flow, keys, metrics, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
 from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
@@ -38,6 +38,7 @@ from taskq.drivers.wakeups import Listen
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.flow import KEEP, Keep, QueueSettings
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -51,7 +52,11 @@ DELETE = SQL["delete"].format(columns=COLUMNS)
 GET_BY_KEYS = SQL["get_by_keys"].format(columns=COLUMNS)
 REQUEUE = SQL["requeue"].format(columns=COLUMNS)
 CLAIM = {
-    ready: SQL["claim"].format(ready=SQL[ready].strip(), t_columns=T_COLUMNS)
+    ready: SQL["claim"].format(
+        ready=SQL[ready].strip(),
+        only=SQL[ready.replace("ready_", "only_", 1)].strip(),
+        t_columns=T_COLUMNS,
+    )
     for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
 }
 MAX_SEQ = 2**63 - 1
@@ -160,6 +165,7 @@ class PostgresDriver:
                 created_at=now,
                 idempotency_key=t.idempotency_key,
                 fingerprint=t.fingerprint,
+                trace_context=t.trace_context,
             )
             for t in tasks
         ]
@@ -443,6 +449,21 @@ class PostgresDriver:
 
     async def revoke_key(self, name: str) -> bool:
         return await keys.revoke(self._db, name)
+
+    # flow control: postgres/flow.py
+
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        paused: bool | None = None,
+        concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        now: float,
+    ) -> QueueSettings:
+        return await flow.update(self._db, name, paused=paused, concurrency=concurrency, now=now)
+
+    async def queue_settings(self) -> dict[str, QueueSettings]:
+        return await flow.settings(self._db)
 
 
 def _error_args(task_id: str, worker_id: str, error: AttemptError) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from taskq.errors import InvalidTask, StoreUnavailable
 SQL = load("taskq.drivers.postgres")
 
 
-class Row(msgspec.Struct):
-    """One task as the ``enqueue`` statement reads it from the batch's JSON."""
+class Row(msgspec.Struct, omit_defaults=True):
+    """One task as the ``enqueue`` statement reads it from the batch's JSON (a field left
+    out, as an untraced task's trace_context is, reads as NULL)."""
 
     id: str
     action: str
@@ -34,6 +35,7 @@ class Row(msgspec.Struct):
     created_at: float
     idempotency_key: str | None
     fingerprint: str | None
+    trace_context: str | None = None
 
 
 class Start(msgspec.Struct):

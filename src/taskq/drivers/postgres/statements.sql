@@ -13,15 +13,16 @@
 -- %(now)s wakes the workers.
 WITH changed AS (
     INSERT INTO taskq_tasks (id, action, payload, queue, priority, max_attempts, timeout_s,
-        run_at, created_at, idempotency_key, fingerprint)
+        run_at, created_at, idempotency_key, fingerprint, trace_context)
     SELECT id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
-        idempotency_key, fingerprint
+        idempotency_key, fingerprint, trace_context
     FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS (
             id uuid, action text, payload jsonb, queue text, priority integer,
             max_attempts integer, timeout_s double precision, run_at double precision,
-            created_at double precision, idempotency_key text, fingerprint text))
+            created_at double precision, idempotency_key text, fingerprint text,
+            trace_context text))
         WITH ORDINALITY AS new (id, action, payload, queue, priority, max_attempts, timeout_s,
-            run_at, created_at, idempotency_key, fingerprint, n)
+            run_at, created_at, idempotency_key, fingerprint, trace_context, n)
     ORDER BY n
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, seq, run_at),
@@ -35,6 +36,7 @@ SELECT {columns} FROM taskq_tasks WHERE idempotency_key = ANY(%s::text[])
 -- name: ready_any_queue
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
+    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -44,6 +46,7 @@ FOR UPDATE SKIP LOCKED
 -- sort every ready row of the table first.
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s AND queue = %(queue)s
+    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -52,6 +55,7 @@ FOR UPDATE SKIP LOCKED
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
     AND queue = ANY(%(queues)s::text[])
+    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -60,20 +64,57 @@ FOR UPDATE SKIP LOCKED
 -- The one claim: lock up to %(n)s ready tasks (a ready_* statement; SKIP LOCKED, so
 -- concurrent claimers never wait on each other nor get the same task), take them for the
 -- worker under a lease, and start the first %(start)s (for runners idle now) in the same
--- statement. The others stay queued and owned: prefetched. The CTE is materialised so the
--- locked batch is chosen exactly once (a subquery may be re-run by the planner, and with
--- SKIP LOCKED each run could pick other rows).
-WITH picked AS MATERIALIZED ({ready}),
+-- statement. The others stay queued and owned: prefetched. The CTEs are materialised so
+-- the locked batch is chosen exactly once (a subquery may be re-run by the planner, and
+-- with SKIP LOCKED each run could pick other rows).
+-- Flow control (0006, taskq/flow.py): ready_* leave out the paused and limited queues'
+-- tasks. Each limited queue the worker takes ({only}) is locked, in name order, and its
+-- room counted (taskq_queue_room) when some runner is idle; up to that many of its ready
+-- tasks join the batch, and only among the first %(start)s: a limited queue's task is
+-- never prefetched, so its running tasks are all it holds. A store with no limited queue
+-- locks nothing more.
+WITH limited AS MATERIALIZED (
+    SELECT name, taskq_queue_room(name) AS room FROM (
+        SELECT name FROM taskq_queues
+        WHERE concurrency IS NOT NULL AND NOT paused AND %(start)s > 0 AND {only}
+        ORDER BY name) AS by_name),
+picked AS MATERIALIZED ({ready}),
+picked_limited AS MATERIALIZED (
+    SELECT t.seq, t.priority, t.run_at FROM limited, LATERAL (
+        SELECT seq, priority, run_at FROM taskq_tasks
+        WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
+            AND queue = limited.name
+        ORDER BY priority DESC, run_at, seq
+        LIMIT greatest(0, least(limited.room, %(start)s))
+        FOR UPDATE SKIP LOCKED) AS t
+    -- never more than the starts; and the planner, told so, keeps its index join below
+    -- (an empty queues table is otherwise estimated at hundreds of rows)
+    LIMIT %(start)s),
 ranked AS (
-    SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= %(start)s AS starts
-    FROM picked)
+    SELECT seq, is_limited, row_number() OVER (ORDER BY priority DESC, run_at, seq) AS nth
+    FROM (SELECT seq, priority, run_at, false AS is_limited FROM picked
+          UNION ALL
+          SELECT seq, priority, run_at, true FROM picked_limited) AS candidates),
+chosen AS (
+    SELECT seq, nth <= %(start)s AS starts FROM ranked
+    WHERE nth <= %(start)s OR (NOT is_limited AND nth <= %(n)s))
 UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
-    status = CASE WHEN ranked.starts THEN 'running' ELSE t.status END,
-    attempts = t.attempts + ranked.starts::int,
-    started_at = CASE WHEN ranked.starts THEN %(now)s ELSE t.started_at END
-FROM ranked
-WHERE t.seq = ranked.seq
+    status = CASE WHEN chosen.starts THEN 'running' ELSE t.status END,
+    attempts = t.attempts + chosen.starts::int,
+    started_at = CASE WHEN chosen.starts THEN %(now)s ELSE t.started_at END
+FROM chosen
+WHERE t.seq = chosen.seq
 RETURNING {t_columns}
+
+-- name: only_any_queue
+-- Which limited queues a claim takes ({only} in claim), for each ready_* statement.
+TRUE
+
+-- name: only_in_queue
+name = %(queue)s
+
+-- name: only_in_queues
+name = ANY(%(queues)s::text[])
 
 -- name: start_many
 -- Start prefetched tasks, every one waiting for this round at once: per task, its attempt
@@ -488,3 +529,25 @@ GROUP BY queue, action
 -- Where counting submissions starts: the newest task created by at, walking the primary
 -- key back from the newest (as many rows as were stored since at).
 SELECT seq FROM taskq_tasks WHERE created_at <= %(at)s ORDER BY seq DESC LIMIT 1
+
+-- Flow control (0006; taskq/flow.py): the queues table, read by every claim.
+-- {queue_columns} is a queues row as every driver selects it (drivers/rows.py).
+
+-- name: update_queue
+-- The settings given (%(paused)s NULL, %(keep_concurrency)s true: left as they are) in
+-- one statement; a queue left unpaused wakes idle workers (its tasks may be claimable).
+WITH changed AS (
+    INSERT INTO taskq_queues AS q (name, paused, concurrency, updated_at)
+    VALUES (%(name)s, coalesce(%(paused)s, false),
+        CASE WHEN %(keep_concurrency)s THEN NULL ELSE %(concurrency)s::integer END,
+        %(now)s)
+    ON CONFLICT (name) DO UPDATE SET paused = coalesce(%(paused)s, q.paused),
+        concurrency = CASE WHEN %(keep_concurrency)s THEN q.concurrency
+            ELSE %(concurrency)s::integer END,
+        updated_at = %(now)s
+    RETURNING {queue_columns}),
+woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE NOT paused)
+SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+
+-- name: queue_settings
+SELECT {queue_columns} FROM taskq_queues ORDER BY name COLLATE "C"

@@ -25,12 +25,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
-from taskq.drivers.sqlite import admin, keys, merged, metrics, roster
+from taskq.drivers.sqlite import admin, flow, keys, merged, metrics, roster
 from taskq.drivers.sqlite.connection import Synchronous, connect, free_bytes
 from taskq.drivers.sqlite.writer import MergedOp, Writer, check_writable
 from taskq.drivers.statements import load
@@ -38,6 +38,7 @@ from taskq.drivers.wakeups import Datagrams
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
+from taskq.flow import KEEP, Keep, QueueSettings
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -294,7 +295,7 @@ class SqliteDriver:
             start=start,
             queue_list=codec.encode,
         )
-        return rows.claimed(await self._bookkeeping(lambda c: c.execute(query, args).fetchall()))
+        return rows.claimed(await self._bookkeeping(lambda c: flow.claim(c, query, args, queues)))
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
@@ -449,3 +450,24 @@ class SqliteDriver:
 
     async def revoke_key(self, name: str) -> bool:
         return await self._write(lambda c: keys.revoke(c, name))
+
+    # flow control: sqlite/flow.py. A change is a promise to the user: fsynced before the
+    # call returns.
+
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        paused: bool | None = None,
+        concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        now: float,
+    ) -> QueueSettings:
+        settings = await self._write(
+            lambda c: flow.update(c, name, paused=paused, concurrency=concurrency, now=now)
+        )
+        if not settings.paused:
+            self._wakeups.work_available()
+        return settings
+
+    async def queue_settings(self) -> dict[str, QueueSettings]:
+        return await self._read(flow.settings)

@@ -13,13 +13,13 @@ from taskq.drivers.statements import load
 from taskq.task import NewTask, Task
 
 SQL = load("taskq.drivers.sqlite")
-ROWS_PER_INSERT = 500  # 11 parameters a row: well under SQLite's 32,766 per statement
+ROWS_PER_INSERT = 500  # 12 parameters a row: well under SQLite's 32,766 per statement
 ROWS_PER_UPDATE = 1000  # 4 parameters a row
 GET_BY_KEY = SQL["get_by_key"].format(columns=COLUMNS)
 
 # One row of an insert, as ``insert`` names its columns:
 # (id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
-#  idempotency_key, fingerprint)
+#  idempotency_key, fingerprint, trace_context)
 InsertRow = tuple[Any, ...]
 KEY = 9  # where the idempotency key is in an InsertRow
 CREATED_AT = 8
@@ -40,6 +40,7 @@ def insert_row(task: NewTask, now: float) -> InsertRow:
         now,
         task.idempotency_key,
         task.fingerprint,
+        task.trace_context,
     )
 
 
@@ -63,7 +64,7 @@ def insert(conn: sqlite3.Connection, enqueues: list[list[InsertRow]]) -> list[li
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         params = [value for row in chunk for value in row]
-        inserted = conn.execute(_with_rows("insert", len(chunk), 11), params).rowcount
+        inserted = conn.execute(_with_rows("insert", len(chunk), 12), params).rowcount
         if inserted == len(chunk):
             last = conn.execute(SQL["last_seq"]).fetchone()[0]
             seqs.update((row[0], last - len(chunk) + 1 + i) for i, row in enumerate(chunk))

@@ -6,7 +6,7 @@
 -- Publish: every task waiting for this transaction in one INSERT, in submission order
 -- (so seq is FIFO). A row whose idempotency key is taken is skipped.
 INSERT INTO tasks (id, action, payload, queue, priority, max_attempts, timeout_s, run_at,
-    created_at, idempotency_key, fingerprint)
+    created_at, idempotency_key, fingerprint, trace_context)
 VALUES {rows}
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 
@@ -435,3 +435,63 @@ GROUP BY queue, action
 -- Where counting submissions starts: the newest task created by :at, walking the rowid
 -- back from the newest (as many rows as were stored since :at).
 SELECT seq FROM tasks WHERE created_at <= :at ORDER BY seq DESC LIMIT 1
+
+-- Flow control (0006; taskq/flow.py): the queues table. Every claim reads it in its own
+-- write transaction; with one writer, what it reads cannot move before the claim commits.
+
+-- name: flow_controls
+-- The queues a claim holds back: paused ones, and limited ones with their running tasks
+-- (through tasks_queue_status). Empty on a store that uses no flow control: the claim is
+-- then the plain one, unchanged.
+SELECT name, paused, concurrency,
+    (SELECT count(*) FROM tasks WHERE queue = queues.name AND status = 'running')
+FROM queues WHERE paused = 1 OR concurrency IS NOT NULL
+
+-- name: not_held_back
+-- Added to a ready_* statement under flow control: the paused and limited queues' tasks
+-- are left to the rest of the claim.
+AND queue NOT IN (SELECT value FROM json_each(:held_back))
+
+-- name: ready_in_limited_queue
+-- What a limited queue with room may give: up to :room tasks, in claim order.
+SELECT seq FROM tasks INDEXED BY tasks_ready_by_queue
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now AND queue = :queue
+ORDER BY priority DESC, run_at, seq
+LIMIT :room
+
+-- name: claim_controlled
+-- The claim under flow control: the ready tasks of the queues not held back ({ready}, with
+-- not_held_back) and the :limited ones (ready_in_limited_queue's, a JSON list), together
+-- in claim order, the first :start started as in claim. A limited queue's task is taken
+-- only to start: never prefetched, so its running tasks are all it holds.
+WITH candidates AS (
+    SELECT seq, 0 AS is_limited FROM tasks WHERE seq IN ({ready})
+    UNION ALL
+    SELECT value, 1 FROM json_each(:limited)),
+ranked AS (
+    SELECT t.seq, c.is_limited,
+        row_number() OVER (ORDER BY t.priority DESC, t.run_at, t.seq) AS nth
+    FROM candidates c JOIN tasks t ON t.seq = c.seq),
+picked AS (
+    SELECT seq, nth <= :start AS starts FROM ranked
+    WHERE nth <= :start OR (NOT is_limited AND nth <= :n))
+UPDATE tasks SET worker_id = :worker, lease_expires_at = :lease,
+    status = CASE WHEN picked.starts THEN 'running' ELSE status END,
+    attempts = attempts + picked.starts,
+    started_at = CASE WHEN picked.starts THEN :now ELSE started_at END
+FROM picked WHERE tasks.seq = picked.seq
+RETURNING {columns}
+
+-- name: update_queue
+-- A queue's settings as flow.updated made them (read first in the same transaction).
+INSERT INTO queues (name, paused, concurrency, updated_at)
+VALUES (:name, :paused, :concurrency, :updated_at)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
+    concurrency = excluded.concurrency, updated_at = excluded.updated_at
+
+-- name: queue_settings
+-- {queue_columns} is a queues row as every driver selects it (drivers/rows.py).
+SELECT {queue_columns} FROM queues ORDER BY name
+
+-- name: one_queue_settings
+SELECT {queue_columns} FROM queues WHERE name = ?

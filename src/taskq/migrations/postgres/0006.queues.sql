@@ -11,3 +11,21 @@ CREATE TABLE taskq_queues (
     concurrency INTEGER          CHECK (concurrency >= 1),
     updated_at  DOUBLE PRECISION NOT NULL
 );
+
+-- The room a limited queue has for the claim calling it: its concurrency less its running
+-- tasks, counted once the queue's row is locked (held until the claim commits, so claims
+-- of one limited queue take turns). VOLATILE: each statement takes a fresh snapshot, so
+-- the count sees the tasks a claim that held the lock just before started; counted in the
+-- claim statement itself, it would miss them (its snapshot predates the wait).
+CREATE FUNCTION taskq_queue_room(queue_name TEXT) RETURNS INTEGER
+LANGUAGE sql VOLATILE AS $$
+    SELECT 1 FROM taskq_queues WHERE name = queue_name FOR UPDATE;
+    SELECT concurrency - (SELECT count(*)::integer FROM taskq_tasks
+                          WHERE queue = queue_name AND status = 'running')
+    FROM taskq_queues WHERE name = queue_name;
+$$;
+
+-- Statistics for the empty table: never analyzed, the planner would take it for ten pages
+-- of rows and plan every claim for hundreds of limited queues (a hash join over the whole
+-- tasks table, 5x slower on 20,000 tasks). Once analyzed, it knows the table is empty.
+ANALYZE taskq_queues;

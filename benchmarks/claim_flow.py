@@ -1,0 +1,148 @@
+"""What flow control (taskq/flow.py) costs a claim, on SQLite and PostgreSQL.
+
+    .venv/bin/python -m benchmarks.claim_flow [--tasks 20000] [--batch 64] [--reps 3]
+        [--postgres URL]
+
+Each run stores ``--tasks`` ready tasks, then claims them ``--batch`` at a time (all
+started, as for idle runners) and completes each batch, timing the claims only. The
+variants, interleaved rep by rep so the machine's drift hits them alike:
+
+* ``before``: the claim as it was before flow control (SQLite: the plain statement with no
+  read of the queues table; PostgreSQL: the old statement, rebuilt below);
+* ``no settings``: today's claim on a store with no queues row (what every user without
+  flow control runs);
+* ``other queues set``: a paused and a limited queue exist, but the tasks are in another;
+* ``limited``: every task in a queue limited to ``--batch`` (the limited path, its lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import taskq
+from taskq.drivers.postgres import driver as pg_driver
+from taskq.drivers.sqlite import flow as sqlite_flow
+from taskq.queue import Queue
+from taskq.task import NewTask
+
+NOT_IN = (
+    "    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)\n"
+)
+OLD_PG_CLAIM = """
+WITH picked AS MATERIALIZED ({ready}),
+ranked AS (
+    SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= %(start)s AS starts
+    FROM picked)
+UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
+    status = CASE WHEN ranked.starts THEN 'running' ELSE t.status END,
+    attempts = t.attempts + ranked.starts::int,
+    started_at = CASE WHEN ranked.starts THEN %(now)s ELSE t.started_at END
+FROM ranked
+WHERE t.seq = ranked.seq
+RETURNING {t_columns}
+"""
+VARIANTS = ("before", "no settings", "other queues set", "limited")
+
+
+def _before(database: str) -> AbstractContextManager[Any]:
+    if database.startswith("postgresql"):
+        old = {
+            ready: OLD_PG_CLAIM.format(
+                ready=pg_driver.SQL[ready].strip().replace(NOT_IN, ""),
+                t_columns=pg_driver.T_COLUMNS,
+            )
+            for ready in pg_driver.CLAIM
+        }
+        assert all(NOT_IN not in text for text in old.values())
+        return mock.patch.dict(pg_driver.CLAIM, old)
+
+    def plain(conn: Any, query: str, args: dict[str, Any], queues: Any) -> list[Any]:
+        return conn.execute(query, args).fetchall()  # type: ignore[no-any-return]
+
+    return mock.patch.object(sqlite_flow, "claim", plain)
+
+
+async def one_run(database: str, variant: str, tasks: int, batch: int) -> float:
+    """Median µs per claim call of one drain of ``tasks``."""
+    queue_name = "lim" if variant == "limited" else "default"
+    patch: Callable[[str], AbstractContextManager[Any]] = (
+        _before if variant == "before" else lambda _: nullcontext()
+    )
+    async with Queue.connect(database) as queue:
+        driver = queue.driver
+        now = time.time()
+        if variant == "other queues set":
+            await driver.update_queue("paused-one", paused=True, now=now)
+            await driver.update_queue("limited-one", concurrency=4, now=now)
+        if variant == "limited":
+            await driver.update_queue("lim", concurrency=batch, now=now)
+        for start in range(0, tasks, 1000):
+            count = min(1000, tasks - start)
+            await driver.enqueue(
+                [NewTask(action="a", queue=queue_name) for _ in range(count)], now=now
+            )
+        timings: list[float] = []
+        with patch(database):
+            while True:
+                t0 = time.perf_counter()
+                claimed = await driver.claim(
+                    "bench", batch, queues=None, lease_s=60, now=time.time(), start=batch
+                )
+                timings.append(time.perf_counter() - t0)
+                if not claimed.started:
+                    break
+                await asyncio.gather(
+                    *(driver.complete(t.id, "bench", "{}", now=time.time()) for t in claimed)
+                )
+        return statistics.median(timings) * 1e6
+
+
+def fresh_postgres(admin_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    results: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.reps):
+            for variant in VARIANTS:
+                for store in ("sqlite", "postgres"):
+                    name = f"claim_flow_{rep}_{VARIANTS.index(variant)}"
+                    if store == "sqlite":
+                        database = str(Path(tmp) / f"{name}.db")
+                    else:
+                        database = fresh_postgres(args.postgres, name)
+                    taskq.migrate(database)
+                    took = asyncio.run(one_run(database, variant, args.tasks, args.batch))
+                    results.setdefault((store, variant), []).append(took)
+                    print(f"rep {rep} {store:8} {variant:16} {took:8.0f} µs per claim", flush=True)
+    print(f"\nmedian µs per claim of {args.batch} (min-max over {args.reps} runs):")
+    for (store, variant), values in results.items():
+        print(
+            f"  {store:8} {variant:16} {statistics.median(values):7.0f}"
+            f" [{min(values):.0f}-{max(values):.0f}]"
+        )
+
+
+if __name__ == "__main__":
+    main()

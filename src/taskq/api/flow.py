@@ -1,0 +1,82 @@
+"""Flow control over HTTP (taskq/flow.py): pause, resume, and set a queue's concurrency.
+The queue need not have tasks: settings exist before them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from taskq.api.body import read_body
+from taskq.api.errors import BadRequest
+from taskq.api.responses import json_response
+from taskq.api.schema import decode_json, iso
+from taskq.api.wire import QueuePatch, QueueSettingsOut
+from taskq.errors import InvalidTask
+from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.queue import Queue
+
+
+async def pause_queue(request: Request) -> Response:
+    """POST /queues/{name}/pause: start none of its tasks from the next claim on."""
+    return await _update(request, paused=True)
+
+
+async def resume_queue(request: Request) -> Response:
+    """POST /queues/{name}/resume: start its tasks again (idle workers are woken)."""
+    return await _update(request, paused=False)
+
+
+async def patch_queue(request: Request) -> Response:
+    """PATCH /queues/{name}: change ``paused`` and/or ``concurrency``."""
+    settings = request.app.state.settings
+    body = decode_json(await read_body(request, settings.max_body_bytes, settings.body_timeout_s))
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    try:
+        patch = msgspec.convert(body, QueuePatch)
+    except msgspec.ValidationError as exc:
+        raise _refused(exc) from None
+    if patch.paused is msgspec.UNSET and patch.concurrency is msgspec.UNSET:
+        raise InvalidTask("give paused, concurrency or both", field="body")
+    return await _update(
+        request,
+        paused=None if patch.paused is msgspec.UNSET else patch.paused,
+        concurrency=KEEP if patch.concurrency is msgspec.UNSET else patch.concurrency,
+    )
+
+
+async def _update(
+    request: Request,
+    *,
+    paused: bool | None = None,
+    concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+) -> Response:
+    queue: Queue = request.app.state.queue
+    settings = await queue.update_queue(
+        request.path_params["name"], paused=paused, concurrency=concurrency
+    )
+    return json_response(settings_out(settings))
+
+
+def settings_out(settings: QueueSettings) -> QueueSettingsOut:
+    return QueueSettingsOut(
+        settings.name, settings.paused, settings.concurrency, iso(settings.updated_at)
+    )
+
+
+def _refused(exc: msgspec.ValidationError) -> InvalidTask:
+    """A 422 naming the field of a PATCH body msgspec refused."""
+    text = str(exc)
+    if "unknown field `" in text:
+        name = text.split("unknown field `", 1)[1].split("`", 1)[0]
+        return InvalidTask(f"unknown field: {name}", field=name)
+    for name, what in (
+        ("concurrency", "concurrency must be an integer from 1, or null"),
+        ("paused", "paused must be true or false"),
+    ):
+        if f"$.{name}`" in text:
+            return InvalidTask(what, field=name)
+    return InvalidTask(text, field="body")

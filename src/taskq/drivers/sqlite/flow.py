@@ -1,0 +1,86 @@
+"""The SQLite driver's flow control (taskq/flow.py): the claim under the queues' settings,
+and the verbs on the queues table, each one function on a connection run by the writer
+(or the reader), in one transaction.
+
+The claim reads the settings in its own write transaction. SQLite has one writer, so
+neither the settings nor the running counts can change before the claim commits: the
+limit holds exactly, across every worker process on the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from taskq import codec, flow
+from taskq.drivers import rows
+from taskq.drivers.rows import COLUMNS, QUEUE_COLUMNS
+from taskq.drivers.statements import load
+from taskq.flow import Keep, QueueSettings
+
+SQL = load("taskq.drivers.sqlite")
+NOT_HELD_BACK = SQL["not_held_back"].strip()
+CLAIM_CONTROLLED = {
+    ready: SQL["claim_controlled"].format(
+        ready=SQL[ready].strip().replace("\nORDER BY", f"\n    {NOT_HELD_BACK}\nORDER BY", 1),
+        columns=COLUMNS,
+    )
+    for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
+}
+QUEUE_SETTINGS = SQL["queue_settings"].format(queue_columns=QUEUE_COLUMNS)
+ONE_QUEUE_SETTINGS = SQL["one_queue_settings"].format(queue_columns=QUEUE_COLUMNS)
+
+
+def claim(
+    conn: sqlite3.Connection, query: str, args: dict[str, Any], queues: Sequence[str] | None
+) -> list[Any]:
+    """Run the claim ``query`` with ``args`` (rows.claim_statement's), or, when some queue is
+    paused or limited, its flow-controlled form: the held-back queues' tasks left out, and
+    each limited queue (of ``queues``, all if None) given up to its room, among the
+    tasks to start."""
+    controls = conn.execute(SQL["flow_controls"]).fetchall()
+    if not controls:
+        return conn.execute(query, args).fetchall()
+    limited: list[int] = []
+    for name, paused, concurrency, running in controls:
+        if paused or (queues and name not in queues):
+            continue
+        room = min(concurrency - running, args["start"] - len(limited))
+        if room > 0:
+            found = conn.execute(
+                SQL["ready_in_limited_queue"], {"now": args["now"], "queue": name, "room": room}
+            )
+            limited.extend(seq for (seq,) in found)
+    held_back = codec.encode([name for name, *_ in controls])
+    return conn.execute(
+        CLAIM_CONTROLLED[rows.ready_variant(queues)],
+        {**args, "held_back": held_back, "limited": codec.encode(limited)},
+    ).fetchall()
+
+
+def update(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    paused: bool | None,
+    concurrency: int | Literal[Keep.KEEP] | None,
+    now: float,
+) -> QueueSettings:
+    row = conn.execute(ONE_QUEUE_SETTINGS, (name,)).fetchone()
+    current = QueueSettings(name) if row is None else rows.row_to_queue(row)
+    new = flow.updated(current, paused=paused, concurrency=concurrency, now=now)
+    conn.execute(
+        SQL["update_queue"],
+        {
+            "name": name,
+            "paused": int(new.paused),
+            "concurrency": new.concurrency,
+            "updated_at": now,
+        },
+    )
+    return new
+
+
+def settings(conn: sqlite3.Connection) -> dict[str, QueueSettings]:
+    return {row[0]: rows.row_to_queue(row) for row in conn.execute(QUEUE_SETTINGS).fetchall()}
