@@ -53,9 +53,10 @@ async def test_an_empty_list_parameter_is_unset(client: httpx.AsyncClient, query
     assert r.json()["count"] == 1
 
 
-async def test_an_empty_status_is_refused_as_the_document_enumerates_them(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize("name", ["status", "id"])
+async def test_an_empty_status_or_id_is_refused_as_the_document_constrains_them(
+    client: httpx.AsyncClient, name: str
 ) -> None:
-    r = await client.get("/tasks?status=")
+    r = await client.get(f"/tasks?{name}=")
     assert r.status_code == 400
-    assert r.json()["field"] == "status"
+    assert r.json()["field"] == name

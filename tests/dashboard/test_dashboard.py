@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 from tests.dashboard.conftest import Dashboard, open_tab, submit, wait_status
+from tests.support.waiting import wait_until
 from tests.system.procs import TaskqProcess
 
 pytestmark = pytest.mark.system
@@ -220,3 +221,62 @@ def test_copy_as_curl_reproduces_the_submission(dashboard: Dashboard, http: http
         "priority": 3,
         "max_attempts": 2,
     }
+
+
+def test_pause_resume_and_limit_a_queue_from_the_queues_page(
+    dashboard: Dashboard, http: httpx.Client
+) -> None:
+    queue = f"q1-{uuid.uuid4().hex[:8]}"
+    delayed(http, queue, 3)
+
+    def settings() -> tuple[bool, int | None]:
+        found = [q for q in http.get("/queues").json()["queues"] if q["name"] == queue]
+        assert len(found) == 1, found
+        return found[0]["paused"], found[0]["concurrency"]
+
+    def soon(expected: tuple[bool, int | None]) -> None:
+        """GET /queues says so (its answer is computed at most once a second)."""
+        wait_until(lambda: settings() == expected, 5, what=f"GET /queues to say {expected}")
+
+    page = dashboard.open("/queues")
+    row = page.locator(f".queues-table tr[data-queue='{queue}']")
+    expect(row).to_contain_text("unlimited")
+    expect(row.locator(".badge-paused")).to_have_count(0)
+
+    row.locator("button[data-action=pause]").click()
+    expect(row.locator(".badge-paused")).to_have_text("paused")
+    expect(row.locator("button[data-action=resume]")).to_be_visible()
+    soon((True, None))
+
+    row.locator("button[data-action=resume]").click()
+    expect(row.locator(".badge-paused")).to_have_count(0)
+    expect(row.locator("button[data-action=pause]")).to_be_visible()
+    soon((False, None))
+
+    row.locator("button[data-action=edit-limit]").click()
+    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    editor.locator("input[name=concurrency]").fill("2")
+    editor.locator("button[data-action=set-limit]").click()
+    expect(row).to_contain_text("≤ 2 at once")
+    expect(editor).to_have_count(0)  # closed once set
+    soon((False, 2))
+
+    # refusals are said under the row: one the page sees itself, one from the API
+    row.locator("button[data-action=edit-limit]").click()
+    editor.locator("input[name=concurrency]").fill("0")
+    editor.locator("button[data-action=set-limit]").click()
+    expect(editor.locator(".note-error")).to_contain_text("whole number")
+    dashboard.refusals.append(422)
+    editor.locator("input[name=concurrency]").fill(str(2**31))
+    editor.locator("button[data-action=set-limit]").click()
+    expect(editor.locator(".note-error")).to_contain_text("concurrency")
+    assert settings() == (False, 2)
+
+    editor.locator("button[data-action=clear-limit]").click()
+    expect(row).to_contain_text("unlimited")
+    expect(editor).to_have_count(0)
+    soon((False, None))
+    # the page keeps showing what the list says once its cached answer has caught up
+    page.wait_for_timeout(1500)
+    expect(row).to_contain_text("unlimited")
+    expect(row.locator(".badge-paused")).to_have_count(0)

@@ -102,6 +102,10 @@ def test_a_read_only_key_sees_no_action_buttons(
     expect(page.locator("tbody tr").first).to_be_visible()
     expect(page.locator("input[type=checkbox]")).to_have_count(0)
     expect(page.locator("summary:has-text('All matching')")).to_have_count(0)
+    page.goto(f"{tab.url}/dashboard#/queues")
+    expect(page.locator(".queues-table tbody tr").first).to_be_visible()
+    expect(page.locator(".queues-table")).to_contain_text("unlimited")  # the state, no controls
+    expect(page.locator("[data-action]")).to_have_count(0)
 
 
 def test_an_admin_session_retries_with_the_csrf_token_then_signs_out(

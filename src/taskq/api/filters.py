@@ -35,7 +35,8 @@ def parse_list_query(params: Any) -> ListQuery:
     """
     try:
         task_filter = TaskFilter(
-            ids=tuple(text for text in params.getlist("id") if text),
+            # an empty id is refused (check), as an empty status is: no task has it
+            ids=tuple(params.getlist("id")),
             statuses=tuple(_status(text) for text in params.getlist("status")),
             queues=tuple(text for text in params.getlist("queue") if text),
             actions=tuple(text for text in params.getlist("action") if text),

@@ -67,7 +67,7 @@ function Page({ route, session }) {
   if (path === "/") return html`<${Overview} session=${session} />`;
   if (path === "/tasks" || path === "/tasks/") return html`<${Tasks} session=${session} params=${params} />`;
   if (path.startsWith("/tasks/")) return html`<${Task} session=${session} id=${path.slice(7)} />`;
-  if (path === "/queues") return html`<${Queues} />`;
+  if (path === "/queues") return html`<${Queues} session=${session} />`;
   if (path === "/workers") return html`<${Workers} />`;
   if (path === "/schedules") return html`<${Schedules} />`;
   return html`<div class="empty"><p class="empty-title">No page at ${path}</p><a href="#/">Go to the overview</a></div>`;

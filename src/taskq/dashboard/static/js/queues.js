@@ -1,11 +1,17 @@
-// Every queue that has tasks (GET /queues): what waits, what runs, how long the oldest
-// ready task has waited, and how fast it drains.
+// Every queue that has tasks or flow control settings (GET /queues): what waits, what
+// runs, how long the oldest ready task has waited, how fast it drains, and whether it is
+// paused or limited; an admin session pauses, resumes and limits it in place.
 
-import { html } from "../vendor/preact-htm.module.js";
-import { get } from "./api.js";
+import { html, useEffect, useRef, useState } from "../vendor/preact-htm.module.js";
+import { canChange } from "./actions.js";
+import { get, post, request } from "./api.js";
 import { duration, number, rate } from "./format.js";
 import { useLive } from "./live.js";
 import { Card, CopyButton, Empty, ErrorNote, Loading, STATUSES, firstTaskCurl } from "./widgets.js";
+
+// GET /queues is computed at most once a second: an answer fetched just after a change may
+// predate it. A change's own answer is shown until the list agrees, or for this long.
+const OWN_ANSWER_MS = 5000;
 
 function link(queue, status) {
   const params = new URLSearchParams({ queue });
@@ -21,9 +27,144 @@ function Rates({ windows, field }) {
     <span class="muted small" title=${rest.map((w) => `${w.window_s / 60} min: ${rate(w[field])}`).join(", ")}>${rest.map((w) => rate(w[field])).join(" · ")}</span></span>`;
 }
 
-export function Queues() {
+/** Paused or not, and the concurrency limit. */
+function FlowState({ queue }) {
+  return html`<span class="flow-state">
+    ${queue.paused ? html`<span class="badge badge-paused" title="No worker starts its tasks; running ones finish">paused</span>` : null}
+    ${queue.concurrency === null
+      ? html`<span class="muted" title="No limit on how many of its tasks run at once">unlimited</span>`
+      : html`<span class="limit" title=${`At most ${queue.concurrency} of its tasks running at once, across every worker`}>≤ ${number(queue.concurrency)} at once</span>`}
+  </span>`;
+}
+
+function path(name, suffix = "") {
+  return `/queues/${encodeURIComponent(name)}${suffix}`;
+}
+
+const COLUMNS = 1 + 1 + STATUSES.length + 3; // name, flow, the statuses, oldest and the rates
+
+/**
+ * One queue's row; for an admin, its Pause / Resume and Limit buttons, and under the row,
+ * when open, the limit's editor and any refusal. `changed` gets the queue's new settings.
+ */
+function QueueRow({ queue: q, mayChange, changed }) {
+  const [editing, setEditing] = useState(false);
+  const [limit, setLimit] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const input = useRef(null);
+  useEffect(() => {
+    if (editing && input.current) input.current.focus();
+  }, [editing]);
+
+  const change = async (call) => {
+    setBusy(true);
+    setError(null);
+    try {
+      changed(await call());
+      setEditing(false);
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const openEditor = () => {
+    setLimit(q.concurrency === null ? "" : String(q.concurrency));
+    setError(null);
+    setEditing(!editing);
+  };
+  const close = () => {
+    setEditing(false);
+    setError(null);
+  };
+  const setTo = (event) => {
+    event.preventDefault();
+    const n = Number(limit);
+    if (limit.trim() === "" || !Number.isInteger(n) || n < 1) {
+      setError(new Error("A limit is a whole number from 1 (Clear for no limit)."));
+      return;
+    }
+    change(() => request("PATCH", path(q.name), { body: { concurrency: n } }));
+  };
+  const clear = () => change(() => request("PATCH", path(q.name), { body: { concurrency: null } }));
+
+  const windows = [...q.windows].sort((a, b) => a.window_s - b.window_s);
+  const row = html`<tr key="row" data-queue=${q.name} data-paused=${String(q.paused)} class=${editing || error ? "has-flow-edit" : ""}>
+    <td><a class="mono strong" href=${link(q.name)}>${q.name}</a></td>
+    <td class="flow">
+      <${FlowState} queue=${q} />
+      ${mayChange
+        ? html`<div class="flow-buttons">
+            ${q.paused
+              ? html`<button type="button" class="button small" data-action="resume" disabled=${busy}
+                             title="Start its tasks again" onClick=${() => change(() => post(path(q.name, "/resume")))}>Resume</button>`
+              : html`<button type="button" class="button small" data-action="pause" disabled=${busy}
+                             title="Start none of its tasks; running ones finish" onClick=${() => change(() => post(path(q.name, "/pause")))}>Pause</button>`}
+            <button type="button" class=${`button small ${editing ? "pressed" : ""}`} data-action="edit-limit" disabled=${busy}
+                    aria-expanded=${String(editing)} title="Set or clear how many of its tasks may run at once"
+                    onClick=${openEditor}>Limit…</button>
+          </div>`
+        : null}
+    </td>
+    ${STATUSES.map(
+      (s) => html`<td key=${s} class="num">${q.counts[s]
+        ? html`<a href=${link(q.name, s)}>${number(q.counts[s])}</a>`
+        : html`<span class="muted">0</span>`}</td>`,
+    )}
+    <td class=${`num ${q.oldest_ready_age_s > 60 ? "warn-text" : ""}`}>${q.oldest_ready_age_s === null ? html`<span class="muted">—</span>` : duration(q.oldest_ready_age_s)}</td>
+    <td class="num nowrap"><${Rates} windows=${windows} field="completed_per_s" /></td>
+    <td class="num nowrap"><${Rates} windows=${windows} field="failed_per_s" /></td>
+  </tr>`;
+  if (!editing && !error) return row;
+  return [
+    row,
+    html`<tr key="edit" class="flow-edit" data-queue-edit=${q.name}><td colspan=${COLUMNS}>
+      ${editing
+        ? html`<form class="limit-form" novalidate onSubmit=${setTo}>
+            <label>Run at most
+              <input ref=${input} type="number" name="concurrency" min="1" step="1" inputmode="numeric" placeholder="n"
+                     aria-label=${`Concurrency limit of ${q.name}`}
+                     value=${limit} onInput=${(e) => setLimit(e.target.value)} disabled=${busy} />
+              of its tasks at once</label>
+            <span class="limit-buttons">
+              <button type="submit" class="button small primary" data-action="set-limit" disabled=${busy}>Set</button>
+              ${q.concurrency === null
+                ? null
+                : html`<button type="button" class="button small" data-action="clear-limit" disabled=${busy}
+                               title="No limit on how many run at once" onClick=${clear}>Clear</button>`}
+              <button type="button" class="link-button" onClick=${close}>Cancel</button>
+            </span>
+          </form>`
+        : null}
+      ${error
+        ? html`<div class="flow-error"><${ErrorNote} error=${error} />
+            ${editing ? null : html`<button type="button" class="link-button" onClick=${close}>Dismiss</button>`}</div>`
+        : null}
+    </td></tr>`,
+  ];
+}
+
+export function Queues({ session }) {
   // the answer is computed at most once a second by the service: following `stats` is cheap
   const { data, error, loading, refresh } = useLive(() => get("/queues"), "queues", { on: { stats: () => true }, minGapMs: 1000 });
+  const mayChange = canChange(session);
+  const [own, setOwn] = useState({}); // queue name -> {paused, concurrency, at}: a change's answer
+  const later = useRef(null);
+  useEffect(() => () => clearTimeout(later.current), []);
+  const changed = (settings) => {
+    setOwn((old) => ({ ...old, [settings.name]: { paused: settings.paused, concurrency: settings.concurrency, at: Date.now() } }));
+    refresh();
+    clearTimeout(later.current);
+    later.current = setTimeout(refresh, 1100); // once the cached answer has surely expired
+  };
+  /** The queue as the list says, unless a change made here is newer than the list. */
+  const current = (q) => {
+    const mine = own[q.name];
+    if (!mine || Date.now() - mine.at > OWN_ANSWER_MS) return q;
+    if (mine.paused === q.paused && mine.concurrency === q.concurrency) return q;
+    return { ...q, paused: mine.paused, concurrency: mine.concurrency };
+  };
   if (!data) return error ? html`<${ErrorNote} error=${error} />` : html`<${Loading} />`;
   return html`<div class="page queues">
     <${ErrorNote} error=${error} />
@@ -33,32 +174,22 @@ export function Queues() {
              title=${`${number(data.queues.length)} queue${data.queues.length === 1 ? "" : "s"}`}>
       ${data.queues.length === 0
         ? html`<${Empty} title="No queues yet">
-            <p>A queue appears with its first task (<code>"queue": "emails"</code> in the submission; "default" otherwise).</p>
+            <p>A queue appears with its first task (<code>"queue": "emails"</code> in the submission; "default" otherwise), or once it is paused or limited.</p>
             <pre class="code">${firstTaskCurl()}</pre>
             <${CopyButton} text=${firstTaskCurl()} label="Copy the command" />
           </${Empty}>`
         : html`<div class="table-wrap"><table class="table queues-table">
             <thead><tr>
               <th>queue</th>
+              <th title="paused: no worker starts its tasks; the limit: how many may run at once">flow</th>
               ${STATUSES.map((s) => html`<th key=${s} class="num"><i class=${`dot dot-${s}`}></i>${s}</th>`)}
-              <th class="num" title="since the run_at of its oldest task that is queued, due and held by no worker">oldest ready</th>
+              <th class="num wrap" title="since the run_at of its oldest task that is queued, due and held by no worker">oldest ready</th>
               <th class="num" title="per second over the last minute; then the last 5 and 15 minutes">completed/s</th>
               <th class="num" title="per second over the last minute; then the last 5 and 15 minutes">failed/s</th>
             </tr></thead>
-            <tbody>${data.queues.map((q) => {
-              const windows = [...q.windows].sort((a, b) => a.window_s - b.window_s);
-              return html`<tr key=${q.name} data-queue=${q.name}>
-                <td><a class="mono strong" href=${link(q.name)}>${q.name}</a></td>
-                ${STATUSES.map(
-                  (s) => html`<td key=${s} class="num">${q.counts[s]
-                    ? html`<a href=${link(q.name, s)}>${number(q.counts[s])}</a>`
-                    : html`<span class="muted">0</span>`}</td>`,
-                )}
-                <td class=${`num ${q.oldest_ready_age_s > 60 ? "warn-text" : ""}`}>${q.oldest_ready_age_s === null ? html`<span class="muted">—</span>` : duration(q.oldest_ready_age_s)}</td>
-                <td class="num nowrap"><${Rates} windows=${windows} field="completed_per_s" /></td>
-                <td class="num nowrap"><${Rates} windows=${windows} field="failed_per_s" /></td>
-              </tr>`;
-            })}</tbody>
+            <tbody>${data.queues.map(
+              (q) => html`<${QueueRow} key=${q.name} queue=${current(q)} mayChange=${mayChange} changed=${changed} />`,
+            )}</tbody>
           </table></div>`}
     </${Card}>
   </div>`;
