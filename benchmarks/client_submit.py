@@ -9,7 +9,8 @@ worker. The rows:
 - ``Client.submit``, one at a time: what a program that submits in a loop gets;
 - a bare ``httpx`` POST, one at a time, on one connection: the ceiling of that loop (the
   client adds its idempotency key, retries and typed answers on top);
-- ``Client.submit_many``, 1,000 per request;
+- ``Client.submit_many``, 1,000 per request (each item with the idempotency key the client
+  gives it), and the same batches bare, without keys;
 - ``Queue.enqueue_many`` in-process, 1,000 per call, on its own SQLite file: the bulk path
   the batch endpoint reaches through HTTP (its ceiling).
 
@@ -94,6 +95,15 @@ def client_batches(url: str, n: int) -> int:
     return n
 
 
+def bare_batches(url: str, n: int) -> int:
+    items = [{"action": "uppercase", "data": {"text": f"t{i}"}} for i in range(n)]
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for start in range(0, n, 1000):
+            answer = client.post("/tasks/batch", json={"tasks": items[start : start + 1000]})
+            assert answer.status_code == 202, answer.text
+    return n
+
+
 def in_process_batches(directory: str, n: int) -> int:
     async def run() -> None:
         database = str(Path(directory) / f"inproc-{time.monotonic_ns()}.db")
@@ -130,6 +140,10 @@ def main() -> None:
                         lambda: client_batches(url, args.batch_n),
                     ),
                     (
+                        "bare httpx POST /tasks/batch, no keys",
+                        lambda: bare_batches(url, args.batch_n),
+                    ),
+                    (
                         "Queue.enqueue_many in-process",
                         lambda: in_process_batches(directory, args.batch_n),
                     ),
@@ -148,6 +162,7 @@ def main() -> None:
     ceilings = {
         "Client.submit, one at a time": "bare httpx POST, one at a time",
         "Client.submit_many (POST /tasks/batch)": "Queue.enqueue_many in-process",
+        "bare httpx POST /tasks/batch, no keys": "Queue.enqueue_many in-process",
     }
     for name, (rate, cpu) in medians.items():
         ceiling = ceilings.get(name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,7 +12,7 @@ from taskq.api.body import read_body
 from taskq.api.errors import BadRequest
 from taskq.api.filters import BulkQuery, parse_bulk, parse_list_query
 from taskq.api.responses import json_response
-from taskq.api.schema import decode_json, parse_submission, task_out
+from taskq.api.schema import decode_json, parse_submission, submission_task, task_out
 from taskq.api.waiting import parse_wait, wait_for_end
 from taskq.api.wire import (
     MAX_BATCH,
@@ -111,8 +110,8 @@ def _batch_item(index: int, item: Any) -> NewTask:
                 f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
                 field="idempotency_key",
             )
-        # the single task's reading, rules and fingerprint, on the item's own JSON
-        return parse_submission(msgspec.json.encode(item), idempotency_key=key)
+        # the single task's reading, rules and fingerprint, on the item's own JSON object
+        return submission_task(item, idempotency_key=key)
     except (BadRequest, InvalidTask) as exc:
         raise _indexed(index, exc) from None
 

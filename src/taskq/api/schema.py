@@ -142,6 +142,12 @@ def parse_submission(raw: bytes, *, idempotency_key: str | None = None) -> NewTa
     body = decode_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    return submission_task(body, idempotency_key=idempotency_key)
+
+
+def submission_task(body: dict[str, Any], *, idempotency_key: str | None = None) -> NewTask:
+    """A NewTask from a submission already decoded as a JSON object (a POST /tasks body, or
+    one item of a batch); InvalidTask names what is wrong."""
     try:
         submission = msgspec.convert(body, Submission)
     except msgspec.ValidationError as exc:
