@@ -43,7 +43,12 @@ class Conformance:
         assert documented is not None, (
             f"{method} {template} answered {status}, documented: {sorted(operation['responses'])}"
         )
-        schema = documented.get("content", {}).get("application/json", {}).get("schema")
+        content = documented.get("content", {})
+        if content and not head:  # the media type the document names for this answer
+            assert any(media.startswith(m) for m in content), (
+                f"{method} {template} {status} answered {media}, documented: {sorted(content)}"
+            )
+        schema = content.get("application/json", {}).get("schema")
         if schema is not None and not head:
             self._matches(f"{method} {template} {status}", schema, body, media)
 

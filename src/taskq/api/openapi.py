@@ -50,7 +50,17 @@ from taskq.keys import Scope
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S
 from taskq.task import MAX_QUEUE_LENGTH, Status
 
-Answer = tuple[type[Any] | None, str]  # the body's type (None: no JSON body), what it means
+
+@dataclass(frozen=True)
+class Media:
+    """A body that is not one of the wire types: its media type and schema."""
+
+    media_type: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+# the body (a wire type, JSON; a Media; None: no body), what it means
+Answer = tuple[type[Any] | Media | None, str]
 
 
 @dataclass(frozen=True)
@@ -412,7 +422,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "since this process started, read a few seconds behind now (writes in flight). "
         "The HTTP request figures are this process's own. See the README's Metrics section.",
         scope=Scope.READ,
-        responses={200: (None, "The metrics (text/plain)"), **_UNAVAILABLE},
+        responses={
+            200: (Media("text/plain"), "The metrics, in Prometheus' text format 0.0.4"),
+            **_UNAVAILABLE,
+        },
     ),
     ("GET", "/healthz"): Operation(
         "Liveness", responses={200: (Health, "The process runs")}, scope=None
@@ -438,7 +451,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "best effort: the store holds the truth.",
         scope=Scope.READ,
         responses={
-            200: (None, "The stream (text/event-stream)"),
+            200: (Media("text/event-stream"), "The stream"),
             **_UNAVAILABLE,
         },
     ),
@@ -446,7 +459,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Who the caller is",
         description="The scope the caller's key (or session) has, and the CSRF token a "
         "signed-in page sends with each change. 401 when a key is needed.",
-        responses={200: (SessionOut, "The caller"), 401: (Error, "A key is needed")},
+        responses={
+            200: (SessionOut, "The caller"),
+            401: (Error, "A key is needed"),
+            **_UNAVAILABLE,  # asking whether any key exists reads the store
+        },
         scope=None,
     ),
     ("POST", "/session"): Operation(
@@ -474,13 +491,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         scope=None,
     ),
     ("GET", "/openapi.json"): Operation(
-        "This document", responses={200: (None, "The OpenAPI document")}, scope=None
+        "This document",
+        responses={200: (Media("application/json", {"type": "object"}), "This document")},
+        scope=None,
     ),
     ("GET", "/docs"): Operation(
-        "Interactive API docs (Swagger UI)", responses={200: (None, "An HTML page")}, scope=None
+        "Interactive API docs (Swagger UI)",
+        responses={200: (Media("text/html"), "An HTML page")},
+        scope=None,
     ),
     ("GET", "/docs/start.js"): Operation(
-        "The docs page's start-up script", responses={200: (None, "JavaScript")}, scope=None
+        "The docs page's start-up script",
+        responses={200: (Media("text/javascript"), "JavaScript")},
+        scope=None,
     ),
 }
 REF = "#/components/schemas/{name}"
@@ -540,7 +563,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         t
         for _, _, op in operations
         for t in [op.body, *(answer for answer, _ in op.responses.values())]
-        if t is not None
+        if t is not None and not isinstance(t, Media)
     }
     refs, components = msgspec.json.schema_components(sorted(types, key=str), ref_template=REF)
     # what the types cannot say: a bulk action needs a filter (not empty) or all, not both
@@ -572,7 +595,9 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             }
         for status, (answer, meaning) in sorted(op.responses.items()):
             response: dict[str, Any] = {"description": meaning}
-            if answer is not None:
+            if isinstance(answer, Media):
+                response["content"] = {answer.media_type: {"schema": answer.schema}}
+            elif answer is not None:
                 response["content"] = {"application/json": {"schema": ref_of[answer]}}
             if status in op.headers:
                 response["headers"] = op.headers[status]
