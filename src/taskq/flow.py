@@ -12,11 +12,17 @@ host obeys a change at its next claim:
   all workers. A limited queue's tasks are only claimed to start at once (for an idle
   runner), never prefetched, so the count of running tasks is the whole count; a task
   prefetched before the limit was set may still start.
+* **rate**: at most ``limit`` of the queue's tasks start in any ``per_s`` seconds (a
+  sliding window), across all workers. Each start is recorded (a ``queue_starts`` row, in
+  the claim that starts it); a claim counts the starts after ``now - per_s`` (later ones
+  too: a claim whose ``now`` was taken before another's commit still sees it). Like a
+  concurrency, a rated queue's tasks are never prefetched.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from typing import Literal
 
 import msgspec
@@ -34,13 +40,73 @@ class Keep(enum.Enum):
 KEEP: Literal[Keep.KEEP] = Keep.KEEP
 
 
+MAX_RATE_LIMIT = 1_000_000
+MAX_RATE_PERIOD_S = 86_400.0
+MIN_RATE_PERIOD_S = 0.001
+# how long a start is kept beyond its window: a claim whose ``now`` was taken before a
+# slow wait for the store (a lock) still finds the starts it must count
+STARTS_KEPT_EXTRA_S = 60.0
+_UNITS_S = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86_400.0}
+_RATE = re.compile(r"\s*([0-9]{1,7})\s*/\s*([0-9]{1,6}(?:\.[0-9]{1,6})?)?\s*(s|min|h|d)\s*")
+
+
+class Rate(msgspec.Struct, frozen=True, gc=False):
+    """At most ``limit`` starts in any ``per_s`` seconds: written ``100/s``, ``10/min``,
+    ``5/10s``, ``1000/h``, ``20/d``."""
+
+    limit: int
+    per_s: float
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "rate_limit") -> Rate:
+        """The rate ``text`` writes; InvalidTask, naming ``field``, unless it is one."""
+        found = _RATE.fullmatch(text) if isinstance(text, str) else None
+        if found is None:
+            raise InvalidTask(
+                f"{field} must be N/UNIT (100/s, 10/min, 5/10s, 1000/h, 20/d), or null",
+                field=field,
+            )
+        count, many, unit = found.groups()
+        rate = cls(int(count), float(many or 1) * _UNITS_S[unit])
+        check_rate(rate, field=field)
+        return rate
+
+    def __str__(self) -> str:
+        for unit, unit_s in sorted(_UNITS_S.items(), key=lambda u: -u[1]):
+            many = self.per_s / unit_s
+            if many >= 1 and many == int(many):
+                return f"{self.limit}/{'' if many == 1 else int(many)}{unit}"
+        return f"{self.limit}/{self.per_s:g}s"
+
+
+def check_rate(rate: Rate | None, *, field: str = "rate_limit") -> None:
+    """Raise InvalidTask unless ``rate`` is None (unlimited) or one a store keeps."""
+    if rate is None:
+        return
+    if not 1 <= rate.limit <= MAX_RATE_LIMIT:
+        raise InvalidTask(f"{field} must allow 1 to {MAX_RATE_LIMIT:,} starts", field=field)
+    if not MIN_RATE_PERIOD_S <= rate.per_s <= MAX_RATE_PERIOD_S:
+        raise InvalidTask(f"{field} must be per 1 ms to 1 day", field=field)
+
+
 class QueueSettings(msgspec.Struct, frozen=True, gc=False):
-    """One queue's flow control; ``concurrency`` None: unlimited."""
+    """One queue's flow control; ``concurrency`` and ``rate`` None: unlimited."""
 
     name: str
     paused: bool = False
     concurrency: int | None = None
     updated_at: float | None = None  # None: never set (the defaults)
+    rate: Rate | None = None
+
+    @property
+    def holds_back(self) -> bool:
+        """Whether its tasks are claimed only through flow control: paused, or limited."""
+        return self.paused or self.is_limited
+
+    @property
+    def is_limited(self) -> bool:
+        """A concurrency or a rate: its tasks are claimed only to start, up to its room."""
+        return self.concurrency is not None or self.rate is not None
 
 
 def check_queue_name(name: str, *, field: str = "queue") -> None:
@@ -66,6 +132,7 @@ def updated(
     *,
     paused: bool | None,
     concurrency: int | Literal[Keep.KEEP] | None,
+    rate: Rate | Literal[Keep.KEEP] | None = KEEP,
     now: float,
 ) -> QueueSettings:
     """``current`` with the settings given changed (None / KEEP: left as they are)."""
@@ -74,4 +141,17 @@ def updated(
         paused=current.paused if paused is None else paused,
         concurrency=current.concurrency if concurrency is KEEP else concurrency,
         updated_at=now,
+        rate=current.rate if rate is KEEP else rate,
     )
+
+
+def room(settings: QueueSettings, *, running: int, starts: int, now_starting: int) -> int:
+    """How many more of a limited queue's tasks a claim may start: what its concurrency
+    (less its ``running`` tasks) and its rate (less the ``starts`` in its window) leave,
+    beyond the ``now_starting`` this claim already takes."""
+    left = []
+    if settings.concurrency is not None:
+        left.append(settings.concurrency - running)
+    if settings.rate is not None:
+        left.append(settings.rate.limit - starts)
+    return min(left, default=0) - now_starting

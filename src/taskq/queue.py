@@ -48,8 +48,17 @@ def storable(task: NewTask) -> NewTask:
     fingerprint = task.fingerprint
     if task.idempotency_key and fingerprint is None:
         asked = [task.action, task.data, task.queue, task.priority, task.max_attempts]
-        fingerprint = codec.fingerprint([*asked, task.timeout_s])
+        # a unique key joins only when given: fingerprints stored before it existed hold
+        unique = [] if task.unique_key is None else [task.unique_key]
+        fingerprint = codec.fingerprint([*asked, task.timeout_s, *unique])
     return msgspec.structs.replace(task, data_json=text, fingerprint=fingerprint)
+
+
+def _key_reused(new: NewTask, stored: Task) -> bool:
+    """Whether ``stored``, returned for ``new``, holds its idempotency key for another task
+    (a task returned for its unique key was not asked to be the same)."""
+    held = new.idempotency_key is not None and stored.idempotency_key == new.idempotency_key
+    return held and stored.fingerprint != new.fingerprint
 
 
 class KeyReused(TaskConflict):
@@ -131,11 +140,13 @@ class Queue:
         timeout_s: float | None = None,
         run_at: float | None = None,
         idempotency_key: str | None = None,
+        unique_key: str | None = None,
     ) -> Task:
         """Submit one task; it is committed when this returns.
 
         With an ``idempotency_key`` already used, the stored task is returned instead
-        (TaskConflict if it was submitted with other arguments).
+        (TaskConflict if it was submitted with other arguments). With a ``unique_key`` that
+        a queued or running task holds, that task is returned instead.
         """
         new = NewTask(
             action=action,
@@ -146,6 +157,7 @@ class Queue:
             timeout_s=timeout_s,
             run_at=run_at,
             idempotency_key=idempotency_key,
+            unique_key=unique_key,
         )
         (task,) = await self.enqueue_many([new])
         return task
@@ -157,6 +169,8 @@ class Queue:
         takes its place in the answer (its ``id`` differs from the NewTask's). A key used
         for a different task raises KeyReused, naming the first such task's position;
         with several tasks, the keys are looked up first, so that nothing is stored then.
+        A task whose unique key a queued or running task holds (one stored before, or one
+        earlier in ``tasks``) is not stored either: that task takes its place.
         """
         ready = [storable(t) for t in tasks]
         if not ready:
@@ -168,7 +182,7 @@ class Queue:
         for index, (new, task) in enumerate(zip(ready, stored, strict=True)):
             if task.id == new.id and task.created_at == now:  # stored by this call
                 self.events.task("submitted", task, at=now)
-            elif task.fingerprint != new.fingerprint:
+            elif _key_reused(new, task):
                 raise KeyReused(new, index)
         return stored
 
@@ -207,6 +221,10 @@ class Queue:
         requeued, task = await self.driver.requeue(task_id, now=now)
         if task is None:
             raise TaskNotFound(f"task {task_id} not found")
+        if not requeued and task.status.is_terminal and task.unique_key is not None:
+            raise TaskConflict(
+                f"a later task took unique key {task.unique_key!r}: retry that one instead"
+            )
         if not requeued:
             raise TaskConflict(
                 f"only failed or cancelled tasks can be retried; this one is {task.status}"

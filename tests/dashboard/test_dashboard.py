@@ -202,13 +202,21 @@ def test_without_an_event_stream_the_page_says_not_live_and_still_refreshes(
 
 
 def test_copy_as_curl_reproduces_the_submission(dashboard: Dashboard, http: httpx.Client) -> None:
+    key = f"curl-{uuid.uuid4().hex[:8]}"
     task_id = submit(
-        http, "uppercase", {"text": "it's here"}, queue="curl-q", priority=3, max_attempts=2
+        http,
+        "uppercase",
+        {"text": "it's here"},
+        queue="curl-q",
+        priority=3,
+        max_attempts=2,
+        unique_key=key,
     )
     dashboard.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = dashboard.open(f"/tasks/{task_id}")
     page.click("button:has-text('Copy as curl')")
     expect(page.locator("button:has-text('Copied')")).to_be_visible()
+    expect(page.locator("dd", has_text=key)).to_be_visible()
     command = page.evaluate("navigator.clipboard.readText()")
     assert command.startswith(
         f"curl -X POST {dashboard.url}/tasks -H 'Content-Type: application/json' -d '"
@@ -220,6 +228,7 @@ def test_copy_as_curl_reproduces_the_submission(dashboard: Dashboard, http: http
         "queue": "curl-q",
         "priority": 3,
         "max_attempts": 2,
+        "unique_key": key,
     }
 
 

@@ -36,6 +36,20 @@ def test_submit_prints_the_id_of_the_stored_task(
     assert (task["queue"], task["priority"]) == (queue, 3)
 
 
+def test_submit_with_a_held_unique_key_prints_the_holder_and_says_so(
+    cli: Cli, service: TaskqProcess, queue: str
+) -> None:
+    first = cli.ok("submit", "noop", "--queue", queue, "--delay", "3600", "--unique-key", "k:1")
+    again = cli("submit", "noop", "--queue", queue, "--unique-key", "k:1")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first
+    assert "k:1 is held by this queued task" in again.stderr
+    assert stored(service, first.strip())["unique_key"] == "k:1"
+    shown = cli.ok("show", first.strip())
+    assert "unique key" in shown
+    assert "k:1" in shown
+
+
 def test_submit_wait_on_uppercase_exits_0_and_prints_the_result(cli: Cli) -> None:
     done = cli("submit", "uppercase", '{"text": "hello world"}', "--wait")
 

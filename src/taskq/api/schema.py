@@ -31,6 +31,7 @@ from taskq.task import (
     MAX_QUEUE_LENGTH,
     MAX_TIME,
     MAX_TIMEOUT_S,
+    MAX_UNIQUE_KEY,
     MIN_TIME,
     NewTask,
     Task,
@@ -75,6 +76,10 @@ _FIELD_ERRORS: dict[str, tuple[str, str, str]] = {
         f"delay must be at most {MAX_DELAY_S:.0f} seconds",
     ),
     "run_at": (_RUN_AT,) * 3,
+    "unique_key": (
+        "unique_key must be a string",
+        *(f"unique_key must be 1 to {MAX_UNIQUE_KEY} characters",) * 2,
+    ),
 }
 _AT_FIELD = re.compile(r" - at `\$\.(\w+)")
 _UNKNOWN = re.compile(r"unknown field `(.*)`")
@@ -162,6 +167,7 @@ def submission_task(body: dict[str, Any], *, idempotency_key: str | None = None)
         run_at=_run_at(submission),
         idempotency_key=idempotency_key,
         fingerprint=None if idempotency_key is None else codec.fingerprint(body),
+        unique_key=submission.unique_key,
     )
 
 
@@ -235,6 +241,7 @@ def task_out(task: Task) -> TaskOut:
         started_at=iso(task.started_at),
         processed_at=iso(task.processed_at),
         cancel_requested=task.cancel_requested,
+        unique_key=task.unique_key,
     )
 
 

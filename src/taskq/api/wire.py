@@ -20,6 +20,7 @@ from taskq.task import (
     MAX_ACTION_LENGTH,
     MAX_QUEUE_LENGTH,
     MAX_TIMEOUT_S,
+    MAX_UNIQUE_KEY,
     Status,
 )
 
@@ -55,6 +56,18 @@ class Submission(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         Annotated[
             str | float,
             Meta(description="ISO 8601 (no offset: UTC) or epoch seconds, 1970 to 9999"),
+        ]
+        | None
+    ) = None
+    unique_key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_UNIQUE_KEY,
+                description="while a task holding this key is queued or running, a "
+                "submission with it returns that task (200) instead of storing another",
+            ),
         ]
         | None
     ) = None
@@ -133,6 +146,7 @@ class TaskOut(msgspec.Struct, gc=False):
     started_at: Timestamp | None
     processed_at: Timestamp | None
     cancel_requested: bool
+    unique_key: Annotated[str | None, Meta(description="as submitted (see `POST /tasks`)")]
 
 
 class TaskPage(msgspec.Struct, gc=False):

@@ -133,7 +133,8 @@ def submit(action: str, options: Mapping[str, Any], idempotency_key: str | None)
     return Call(
         "POST",
         "/tasks",
-        _submitted if idempotency_key else _submitted_once,
+        # with a unique key, a 200 may name the key's holder: no longer "this very call"
+        _submitted if idempotency_key or options.get("unique_key") else _submitted_once,
         body=_encode({"action": action, **_fields(options)}),
         headers={**JSON, "Idempotency-Key": key},
         repeatable=True,
@@ -144,7 +145,8 @@ def submit_batches(items: Iterable[Mapping[str, Any]]) -> list[Call[list[Accepte
     """``POST /tasks/batch`` for every 1000 items; each item keeps its ``idempotency_key``
     or gets a fresh one."""
     given = list(items)
-    by_caller = [bool(item.get("idempotency_key")) for item in given]
+    # the items whose "created" the service's answer tells (see ``_submitted_once``)
+    by_caller = [bool(item.get("idempotency_key") or item.get("unique_key")) for item in given]
     tasks = [
         {**_fields(item), "idempotency_key": item.get("idempotency_key") or str(uuid.uuid4())}
         for item in given

@@ -78,12 +78,14 @@ class Client:
         delay: float | None = None,
         run_at: datetime | str | float | None = None,
         idempotency_key: str | None = None,
+        unique_key: str | None = None,
     ) -> Accepted:
         """Submit one task (``POST /tasks``); its id and status once it is stored.
 
         ``timeout`` is the task's, in seconds per attempt; ``run_at`` a datetime (naive: UTC),
         ISO 8601 text or epoch seconds. Without ``idempotency_key`` the call makes one of its
-        own, so that its retries store one task at most.
+        own, so that its retries store one task at most. With ``unique_key``, held by a task
+        that is queued or running, that task is answered (``created`` False).
         """
         options = {
             "data": data,
@@ -93,6 +95,7 @@ class Client:
             "timeout": timeout,
             "delay": delay,
             "run_at": run_at,
+            "unique_key": unique_key,
         }
         return self._send(calls.submit(action, options, idempotency_key))
 

@@ -44,6 +44,8 @@ class Task(msgspec.Struct, frozen=True, gc=False):
     started_at: datetime | None
     processed_at: datetime | None
     cancel_requested: bool
+    # an older service's answer lacks it
+    unique_key: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -56,7 +58,9 @@ class Accepted(msgspec.Struct, frozen=True, gc=False):
 
     ``created``: this call stored a new task. False after a retry, and for a submission
     under the caller's ``idempotency_key`` when the key named a task stored before (by an
-    earlier call): that task is the one answered.
+    earlier call), or with a ``unique_key`` that a queued or running task holds: that task
+    is the one answered. (With a ``unique_key``, a call whose first try stored the task and
+    whose answer was lost says False too: the service cannot tell the two apart.)
     """
 
     id: str
@@ -114,4 +118,5 @@ class Submission(TypedDict, total=False):
     timeout: float
     delay: float
     run_at: datetime | str | float
+    unique_key: str
     idempotency_key: str

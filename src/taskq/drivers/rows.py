@@ -19,7 +19,7 @@ from taskq.task import Claimed, NewTask, Status, Task, claim_order
 COLUMNS = (
     "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
     " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
-    " idempotency_key, fingerprint, trace_context"
+    " idempotency_key, fingerprint, trace_context, unique_key"
 )
 WORKER_COLUMNS = "id, host, pid, queues, concurrency, lease_s, schedules, started_at, last_seen"
 KEY_COLUMNS = "name, scope, digest, created_at, last_used_at"
@@ -52,6 +52,7 @@ def row_to_task(row: Sequence[Any]) -> Task:
         idempotency_key=row[18],
         fingerprint=row[19],
         trace_context=row[20],
+        unique_key=row[21],
     )
 
 
@@ -72,6 +73,7 @@ def enqueued(new: NewTask, *, seq: int, now: float) -> Task:
         idempotency_key=new.idempotency_key,
         fingerprint=new.fingerprint,
         trace_context=new.trace_context,
+        unique_key=new.unique_key,
     )
 
 

@@ -39,6 +39,7 @@ RETRIES = 2
 BATCH = 1000  # tasks per POST /tasks/batch, the most it takes
 SUBMISSION_FIELDS = frozenset(
     {"action", "data", "queue", "priority", "max_attempts", "timeout", "delay", "run_at"}
+    | {"unique_key"}
 )
 
 
@@ -149,6 +150,12 @@ class Line:
     metavar="S",
     help="the task's time limit per attempt, in seconds (for how long to wait, see --wait-timeout)",
 )
+@click.option(
+    "--unique-key",
+    metavar="KEY",
+    help="while a task holding KEY is queued or running, answer that task instead of"
+    " storing another",
+)
 @click.option("--wait", is_flag=True, help="wait until the task is finished, and show it")
 @click.option(
     "--wait-timeout",
@@ -170,6 +177,7 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
     delay: float | None,
     max_attempts: int | None,
     timeout_s: float | None,
+    unique_key: str | None,
     wait: bool,
     wait_timeout: float,
     as_json: bool,
@@ -187,6 +195,7 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
       taskq submit uppercase '{"text": "hello world"}'
       taskq submit sum '{"numbers": [1, 2, 3]}' --wait
       taskq submit report '{"day": 1}' --queue slow --delay 3600 --json | jq -r .id
+      taskq submit sync '{"customer": 7}' --unique-key customer:7
       taskq submit --file tasks.jsonl --queue bulk
     """
     options: dict[str, Any] = {
@@ -195,6 +204,7 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
         "delay": delay,
         "max_attempts": max_attempts,
         "timeout": timeout_s,
+        "unique_key": unique_key,
     }
     options = {name: value for name, value in options.items() if value is not None}
     if tasks_file is not None:
@@ -202,6 +212,8 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
             raise Misused("give ACTION [DATA_JSON] or --file, not both")
         if wait:
             raise Misused("--wait waits for one task: it does not go with --file")
+        if unique_key is not None:
+            raise Misused("--unique-key is one task's: give it per line of the file instead")
         _submit_file(tasks_file, options, as_json=as_json, url=url, api_key=api_key)
         return
     if action is None:
@@ -209,6 +221,8 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
     data = _data(data_json)
     with talking_to(url, api_key) as client:
         accepted = client.submit(action, data, **options)
+        if not accepted.created and not as_json:
+            click.echo(f"{unique_key} is held by this {accepted.status} task", err=True)
         if not wait:
             if as_json:
                 _echo_json(accepted)

@@ -144,6 +144,8 @@ def task_detail(task: Task) -> RenderableType:
         ("attempts", attempts),
         ("timeout", "none" if task.timeout is None else duration(task.timeout) + " per attempt"),
     ]
+    if task.unique_key is not None:
+        rows.append(("unique key", Text(task.unique_key)))
     if task.cancel_requested and not task.is_finished:
         rows.append(("cancel", Text("requested: the running attempt is being stopped")))
     for name, value in rows:

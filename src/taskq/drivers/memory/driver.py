@@ -38,7 +38,7 @@ from taskq.task import TERMINAL, AttemptError, Claimed, NewTask, Status, Task, c
 
 SCHEME = "memory://"
 _RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
-_CANCELLABLE = frozenset({Status.QUEUED, Status.RUNNING})
+_ACTIVE = _CANCELLABLE = frozenset({Status.QUEUED, Status.RUNNING})
 
 
 class MemoryDriver:
@@ -81,11 +81,17 @@ class MemoryDriver:
             if new.idempotency_key is not None and new.idempotency_key in store.by_key:
                 stored.append(store.rows[store.by_key[new.idempotency_key]].read())
                 continue
+            holder = self._unique_holder(new.unique_key)
+            if holder is not None and holder.task.status in _ACTIVE:
+                stored.append(holder.read())
+                continue
             task = rows.enqueued(new, seq=next(store.seqs), now=now)
             payload = codec.encode(new.data) if new.data_json is None else new.data_json
             store.rows[new.id] = row = Row(task, payload)
             if new.idempotency_key is not None:
                 store.by_key[new.idempotency_key] = new.id
+            if new.unique_key is not None:
+                store.by_unique[new.unique_key] = new.id
             stored.append(row.read())
         if any(t.run_at <= now for t in stored):
             store.wake()
@@ -112,6 +118,8 @@ class MemoryDriver:
             return False, None
         if row.task.status not in (Status.FAILED, Status.CANCELLED):
             return False, row.read()
+        if row.task.unique_key is not None and self._unique_holder(row.task.unique_key) is not row:
+            return False, row.read()  # a later task took the key (see `retryable` in SQL)
         row.task = msgspec.structs.replace(
             row.task,
             status=Status.QUEUED,
@@ -139,11 +147,32 @@ class MemoryDriver:
         del self._store.rows[row.task.id]
         if row.task.idempotency_key is not None:
             self._store.by_key.pop(row.task.idempotency_key, None)
+        if row.task.unique_key is not None and self._unique_holder(row.task.unique_key) is row:
+            # as a store's index would, the key falls back to the newest task left holding it
+            older = [
+                r for r in self._store.rows.values() if r.task.unique_key == row.task.unique_key
+            ]
+            if older:
+                self._store.by_unique[row.task.unique_key] = max(
+                    older, key=lambda r: r.task.seq
+                ).task.id
+            else:
+                del self._store.by_unique[row.task.unique_key]
+
+    def _unique_holder(self, unique_key: str | None) -> Row | None:
+        """The newest task holding ``unique_key``: the only one that can be active."""
+        if unique_key is None or unique_key not in self._store.by_unique:
+            return None
+        return self._store.rows[self._store.by_unique[unique_key]]
 
     async def retry_matching(
         self, task_filter: TaskFilter, *, limit: int, now: float
     ) -> BulkResult:
-        found = self._newest_first(task_filter, _RETRYABLE)
+        found = [
+            row
+            for row in self._newest_first(task_filter, _RETRYABLE)
+            if row.task.unique_key is None or self._unique_holder(row.task.unique_key) is row
+        ]
         for row in found[:limit]:
             await self.requeue(row.task.id, now=now)  # no await inside: still one step
         return BulkResult(min(len(found), limit), len(found) > limit)

@@ -49,6 +49,9 @@ class Store:
     keys: dict[str, StoredKey] = field(default_factory=dict)  # name -> key (frozen)
     queues: dict[str, QueueSettings] = field(default_factory=dict)  # name -> (frozen)
     by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
+    # unique key -> the newest task holding it: the only one that can be active (a task
+    # is made or retried only while none holding its key is)
+    by_unique: dict[str, str] = field(default_factory=dict)
     seqs: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     woken: set[asyncio.Event] = field(default_factory=set)
     event_listeners: list[Deliver] = field(default_factory=list)

@@ -35,7 +35,7 @@ from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
-from taskq.errors import SchemaMismatch, StoreUnavailable
+from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.flow import KEEP, Keep, QueueSettings
@@ -50,7 +50,8 @@ T_COLUMNS = ", ".join(f"t.{column.strip()}" for column in COLUMNS.split(","))
 GET = SQL["get"].format(columns=COLUMNS)
 DELETE = SQL["delete"].format(columns=COLUMNS)
 GET_BY_KEYS = SQL["get_by_keys"].format(columns=COLUMNS)
-REQUEUE = SQL["requeue"].format(columns=COLUMNS)
+GET_BY_UNIQUE_KEYS = SQL["get_by_unique_keys"].format(columns=COLUMNS)
+REQUEUE = SQL["requeue"].format(columns=COLUMNS, retryable=SQL["retryable"])
 CLAIM = {
     ready: SQL["claim"].format(
         ready=SQL[ready].strip(),
@@ -166,6 +167,7 @@ class PostgresDriver:
                 idempotency_key=t.idempotency_key,
                 fingerprint=t.fingerprint,
                 trace_context=t.trace_context,
+                unique_key=t.unique_key,
             )
             for t in tasks
         ]
@@ -177,22 +179,33 @@ class PostgresDriver:
             (seqs,) = await self._merged.enqueue([(batch, now)])
         if any(seq is not None and r.run_at <= now for seq, r in zip(seqs, batch, strict=True)):
             self._wakeups.work_available()
-        taken = [r.idempotency_key for seq, r in zip(seqs, batch, strict=True) if seq is None]
-        stored = await self._stored_by_key(taken) if taken else {}
+        skipped = [t for seq, t in zip(seqs, tasks, strict=True) if seq is None]
+        holders = iter(await self._holders(skipped) if skipped else [])
         return [
-            stored[t.idempotency_key] if seq is None else rows.enqueued(t, seq=seq, now=now)
+            next(holders) if seq is None else rows.enqueued(t, seq=seq, now=now)
             for seq, t in zip(seqs, tasks, strict=True)
         ]
 
-    async def _stored_by_key(self, keys: list[str | None]) -> dict[str | None, Task]:
-        """The stored tasks holding these idempotency keys."""
-        found = {
-            t.idempotency_key: t
-            for t in map(row_to_task, await self._db.fetchall(GET_BY_KEYS, (keys,)))
-        }
-        if any(k not in found for k in keys):  # pruned in between: the key is free again
-            raise StoreUnavailable("an idempotency key changed hands during the enqueue, try again")
+    async def _holders(self, skipped: list[NewTask]) -> list[Task]:
+        """The stored task each skipped task yields to: its idempotency key's, else its
+        unique key's (read after the insert committed: a fresh snapshot sees the key
+        another transaction just took)."""
+        keys = [t.idempotency_key for t in skipped if t.idempotency_key]
+        uniques = [t.unique_key for t in skipped if t.unique_key]
+        by_key = {t.idempotency_key: t for t in await self._read_tasks(GET_BY_KEYS, keys)}
+        by_unique = {t.unique_key: t for t in await self._read_tasks(GET_BY_UNIQUE_KEYS, uniques)}
+        found = []
+        for task in skipped:
+            holder = by_key.get(task.idempotency_key) or by_unique.get(task.unique_key)
+            if holder is None and not (task.idempotency_key or task.unique_key):
+                raise InvalidTask(f"a task with id {task.id} is stored already", field="id")
+            if holder is None:  # pruned in between: the key is free again
+                raise StoreUnavailable("a task's key changed hands during the enqueue, try again")
+            found.append(holder)
         return found
+
+    async def _read_tasks(self, statement: str, keys: list[str]) -> list[Task]:
+        return [row_to_task(r) for r in await self._db.fetchall(statement, (keys,))] if keys else []
 
     async def cancel(self, task_id: str, *, now: float) -> Task | None:
         key = as_uuid(task_id)

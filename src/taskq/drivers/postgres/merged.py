@@ -36,6 +36,7 @@ class Row(msgspec.Struct, omit_defaults=True):
     idempotency_key: str | None
     fingerprint: str | None
     trace_context: str | None = None
+    unique_key: str | None = None
 
 
 class Start(msgspec.Struct):
@@ -83,7 +84,7 @@ class Merged:
 
     async def enqueue(self, enqueues: list[tuple[list[Row], float]]) -> list[list[int | None]]:
         """Insert every waiting enqueue in one statement: per enqueue, each row's seq
-        (None where its idempotency key was taken)."""
+        (None where it was skipped: a key taken, or its id stored already)."""
         batch = [r for enqueue, _ in enqueues for r in enqueue]
         now = max(now for _, now in enqueues)
         async with self._db.connection() as conn:

@@ -8,23 +8,25 @@
 -- name: enqueue
 -- Every task waiting for this round in one statement: the batch travels as one JSON array,
 -- which PostgreSQL unpacks far faster than it runs one INSERT a row. ORDER BY keeps seq
--- (the FIFO tie-break) in submission order. A row whose idempotency key is taken is
--- skipped (and returns nothing); the caller then reads the stored task. A task due by
--- %(now)s wakes the workers.
+-- (the FIFO tie-break) in submission order. A row whose idempotency key is taken, or whose
+-- unique key an active task holds (0008), is skipped (and returns nothing); the caller
+-- then reads the stored task. (PostgreSQL takes one ON CONFLICT clause: without a target
+-- it covers both keys, and an id stored already, which the caller reports.) A task due
+-- by %(now)s wakes the workers.
 WITH changed AS (
     INSERT INTO taskq_tasks (id, action, payload, queue, priority, max_attempts, timeout_s,
-        run_at, created_at, idempotency_key, fingerprint, trace_context)
+        run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key)
     SELECT id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
-        idempotency_key, fingerprint, trace_context
+        idempotency_key, fingerprint, trace_context, unique_key
     FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS (
             id uuid, action text, payload jsonb, queue text, priority integer,
             max_attempts integer, timeout_s double precision, run_at double precision,
             created_at double precision, idempotency_key text, fingerprint text,
-            trace_context text))
+            trace_context text, unique_key text))
         WITH ORDINALITY AS new (id, action, payload, queue, priority, max_attempts, timeout_s,
-            run_at, created_at, idempotency_key, fingerprint, trace_context, n)
+            run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key, n)
     ORDER BY n
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING id, seq, run_at),
 woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE run_at <= %(now)s LIMIT 1)
 SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
@@ -32,6 +34,12 @@ SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
 -- name: get_by_keys
 -- A separate statement: its fresh snapshot sees a key another transaction just committed.
 SELECT {columns} FROM taskq_tasks WHERE idempotency_key = ANY(%s::text[])
+
+-- name: get_by_unique_keys
+-- Per unique key, the newest task holding it: the one a refused submission answers with.
+SELECT DISTINCT ON (unique_key) {columns} FROM taskq_tasks
+WHERE unique_key = ANY(%s::text[])
+ORDER BY unique_key, seq DESC
 
 -- name: ready_any_queue
 SELECT seq, priority, run_at FROM taskq_tasks
@@ -173,12 +181,13 @@ UPDATE taskq_tasks SET cancel_requested = true WHERE id = %s AND status = 'runni
 SELECT id FROM taskq_tasks WHERE worker_id = %s AND cancel_requested AND status = 'running'
 
 -- name: requeue
--- Retry by hand: a failed or cancelled task, queued again with a fresh attempt budget.
+-- Retry by hand: a failed or cancelled task ({retryable}), queued again with a fresh
+-- attempt budget.
 WITH changed AS (
     UPDATE taskq_tasks SET status = 'queued', attempts = 0, run_at = %s, result = NULL,
         started_at = NULL, processed_at = NULL, cancel_requested = false,
         worker_id = NULL, lease_expires_at = NULL
-    WHERE id = %s AND status IN ('failed', 'cancelled')
+    WHERE id = %s AND {retryable}
     RETURNING {columns}),
 woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed LIMIT 1)
 SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
@@ -305,8 +314,13 @@ seq < %(before)s
 
 -- name: retryable
 -- What each bulk action applies to: failed or cancelled tasks are retried; queued ones
--- cancelled and running ones (not yet asked) asked to stop; finished ones deleted.
-status IN ('failed', 'cancelled')
+-- cancelled and running ones (not yet asked) asked to stop; finished ones deleted. A task
+-- with a unique key is retried only while it is the newest holding it: only the newest
+-- can be active (a submission makes the newest; it is refused while one is active), so
+-- this keeps the key's rule, at most one active, and a bulk retry takes one per key.
+status IN ('failed', 'cancelled') AND (unique_key IS NULL
+    OR seq = (SELECT max(newest.seq) FROM taskq_tasks AS newest
+              WHERE newest.unique_key = taskq_tasks.unique_key))
 
 -- name: cancellable
 (status = 'queued' OR (status = 'running' AND NOT cancel_requested))

@@ -48,6 +48,7 @@ from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 T = TypeVar("T")
 SQL = load("taskq.drivers.sqlite")
 GET = SQL["get"].format(columns=COLUMNS)
+REQUEUE = SQL["requeue"].format(retryable=SQL["retryable"])
 CLAIM = {
     ready: SQL["claim"].format(ready=SQL[ready].strip(), columns=COLUMNS)
     for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
@@ -173,7 +174,7 @@ class SqliteDriver:
 
     async def requeue(self, task_id: str, *, now: float) -> tuple[bool, Task | None]:
         def requeue(conn: sqlite3.Connection) -> tuple[int, tuple[Any, ...] | None]:
-            changed = conn.execute(SQL["requeue"], (now, task_id)).rowcount
+            changed = conn.execute(REQUEUE, (now, task_id)).rowcount
             return changed, conn.execute(GET, (task_id,)).fetchone()
 
         changed, row = await self._write(requeue)

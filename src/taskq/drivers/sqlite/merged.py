@@ -13,15 +13,18 @@ from taskq.drivers.statements import load
 from taskq.task import NewTask, Task
 
 SQL = load("taskq.drivers.sqlite")
-ROWS_PER_INSERT = 500  # 12 parameters a row: well under SQLite's 32,766 per statement
+ROWS_PER_INSERT = 500  # 13 parameters a row: well under SQLite's 32,766 per statement
 ROWS_PER_UPDATE = 1000  # 4 parameters a row
 GET_BY_KEY = SQL["get_by_key"].format(columns=COLUMNS)
+GET_BY_UNIQUE_KEY = SQL["get_by_unique_key"].format(columns=COLUMNS)
 
 # One row of an insert, as ``insert`` names its columns:
 # (id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
-#  idempotency_key, fingerprint, trace_context)
+#  idempotency_key, fingerprint, trace_context, unique_key)
 InsertRow = tuple[Any, ...]
+WIDTH = 13
 KEY = 9  # where the idempotency key is in an InsertRow
+UNIQUE_KEY = 12
 CREATED_AT = 8
 RUN_AT = 7
 
@@ -41,6 +44,7 @@ def insert_row(task: NewTask, now: float) -> InsertRow:
         task.idempotency_key,
         task.fingerprint,
         task.trace_context,
+        task.unique_key,
     )
 
 
@@ -54,7 +58,8 @@ def _with_rows(name: str, n_rows: int, width: int, **fill: str) -> str:
 def insert(conn: sqlite3.Connection, enqueues: list[list[InsertRow]]) -> list[list[int | Task]]:
     """Insert the rows of every waiting enqueue at once (rows in order, so seq is FIFO).
 
-    Per row: its seq, or, when its idempotency key was taken, the task stored under it.
+    Per row: its seq, or, when it was skipped, the task stored in its place: the one holding
+    its idempotency key, else the active one holding its unique key.
     No RETURNING: Python's sqlite3 gives up the GIL once per returned row, and retaking it
     from a busy event loop costs more than the insert. When every row went in, their seqs
     are the last rowid and the ones before it (we hold the write lock).
@@ -64,25 +69,28 @@ def insert(conn: sqlite3.Connection, enqueues: list[list[InsertRow]]) -> list[li
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
         params = [value for row in chunk for value in row]
-        inserted = conn.execute(_with_rows("insert", len(chunk), 12), params).rowcount
+        inserted = conn.execute(_with_rows("insert", len(chunk), WIDTH), params).rowcount
         if inserted == len(chunk):
             last = conn.execute(SQL["last_seq"]).fetchone()[0]
             seqs.update((row[0], last - len(chunk) + 1 + i) for i, row in enumerate(chunk))
-        else:  # some idempotency keys were taken: find which rows went in now (a row
-            # stored before under the same id, the same task sent again, was not)
+        else:  # some keys were taken: find which rows went in now
             ids = codec.encode([row[0] for row in chunk])
             created = {row[0]: row[CREATED_AT] for row in chunk}
             found = conn.execute(SQL["seqs_of_ids"], (ids,)).fetchall()
             seqs.update((id_, seq) for id_, seq, at in found if at == created[id_])
     return [
-        [
-            seqs[row[0]]
-            if row[0] in seqs
-            else row_to_task(conn.execute(GET_BY_KEY, (row[KEY],)).fetchone())
-            for row in enqueue
-        ]
+        [seqs[row[0]] if row[0] in seqs else _holder(conn, row) for row in enqueue]
         for enqueue in enqueues
     ]
+
+
+def _holder(conn: sqlite3.Connection, row: InsertRow) -> Task:
+    """The stored task a skipped row yields to (read in the inserting transaction, so it
+    is there): its idempotency key's, else its unique key's."""
+    found = None if row[KEY] is None else conn.execute(GET_BY_KEY, (row[KEY],)).fetchone()
+    if found is None:
+        found = conn.execute(GET_BY_UNIQUE_KEY, (row[UNIQUE_KEY],)).fetchone()
+    return row_to_task(found)
 
 
 def _owned_then_update(

@@ -4,11 +4,14 @@
 
 -- name: insert
 -- Publish: every task waiting for this transaction in one INSERT, in submission order
--- (so seq is FIFO). A row whose idempotency key is taken is skipped.
+-- (so seq is FIFO). A row whose idempotency key is taken, or whose unique key an active
+-- task holds (0008), is skipped.
 INSERT INTO tasks (id, action, payload, queue, priority, max_attempts, timeout_s, run_at,
-    created_at, idempotency_key, fingerprint, trace_context)
+    created_at, idempotency_key, fingerprint, trace_context, unique_key)
 VALUES {rows}
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running')
+    DO NOTHING
 
 -- name: last_seq
 SELECT last_insert_rowid()
@@ -18,6 +21,10 @@ SELECT id, seq, created_at FROM tasks WHERE id IN (SELECT value FROM json_each(?
 
 -- name: get_by_key
 SELECT {columns} FROM tasks WHERE idempotency_key = ?
+
+-- name: get_by_unique_key
+-- The task a submission refused for its unique key answers with: the newest holding it.
+SELECT {columns} FROM tasks WHERE unique_key = ? ORDER BY seq DESC LIMIT 1
 
 -- name: ready_any_queue
 -- Ready tasks in claim order: priority, then FIFO. INDEXED BY: left to itself the planner
@@ -107,10 +114,11 @@ UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = 'running'
 SELECT id FROM tasks WHERE worker_id = ? AND cancel_requested = 1 AND status = 'running'
 
 -- name: requeue
--- Retry by hand: a failed or cancelled task, queued again with a fresh attempt budget.
+-- Retry by hand: a failed or cancelled task ({retryable}), queued again with a fresh
+-- attempt budget.
 UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, result = NULL, started_at = NULL,
     processed_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
-WHERE id = ? AND status IN ('failed', 'cancelled')
+WHERE id = ? AND {retryable}
 
 -- name: prune
 DELETE FROM tasks WHERE seq IN (
@@ -207,8 +215,13 @@ seq < :before
 
 -- name: retryable
 -- What each bulk action applies to: failed or cancelled tasks are retried; queued ones
--- cancelled and running ones (not yet asked) asked to stop; finished ones deleted.
-status IN ('failed', 'cancelled')
+-- cancelled and running ones (not yet asked) asked to stop; finished ones deleted. A task
+-- with a unique key is retried only while it is the newest holding it: only the newest
+-- can be active (a submission makes the newest; it is refused while one is active), so
+-- this keeps the key's rule, at most one active, and a bulk retry takes one per key.
+status IN ('failed', 'cancelled') AND (unique_key IS NULL
+    OR seq = (SELECT max(newest.seq) FROM tasks AS newest
+              WHERE newest.unique_key = tasks.unique_key))
 
 -- name: cancellable
 (status = 'queued' OR (status = 'running' AND cancel_requested = 0))

@@ -13,6 +13,7 @@ export function curlFor(task) {
   const body = { action: task.action, data: task.payload, queue: task.queue, priority: task.priority };
   if (task.max_attempts !== null) body.max_attempts = task.max_attempts;
   if (task.timeout !== null) body.timeout = task.timeout;
+  if (task.unique_key) body.unique_key = task.unique_key;
   const json = JSON.stringify(body).replace(/'/g, "'\\''"); // inside a single-quoted shell word
   return `curl -X POST ${location.origin}/tasks -H 'Content-Type: application/json' -d '${json}'`;
 }
@@ -102,6 +103,7 @@ function Details({ task }) {
       <${Field} label="queue"><a class="mono" href=${`#/tasks?queue=${encodeURIComponent(task.queue)}`}>${task.queue}</a></${Field}>
       <${Field} label="action"><a class="mono" href=${`#/tasks?action=${encodeURIComponent(task.action)}`}>${task.action}</a></${Field}>
       <${Field} label="priority">${task.priority}</${Field}>
+      ${task.unique_key && html`<${Field} label="unique key"><span class="mono" title="while this task is queued or running, a submission with this key answers it">${task.unique_key}</span></${Field}>`}
       <${Field} label="attempts">${task.attempts}${task.max_attempts === null ? html` <span class="muted" title="no max_attempts was submitted: the action's own, else the worker's --max-attempts">(max: the default)</span>` : ` of ${task.max_attempts}`}</${Field}>
       <${Field} label="timeout">${task.timeout === null ? html`<span class="muted">none</span>` : duration(task.timeout)}</${Field}>
       <${Field} label="worker">${worker
