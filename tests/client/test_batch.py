@@ -7,6 +7,8 @@ import pytest
 from tests.system.procs import TaskqProcess
 
 import taskq
+from taskq.api.wire import MAX_IDEMPOTENCY_KEY
+from taskq.client import calls
 from taskq.task import Status
 
 from .test_client import CountingTransport
@@ -54,3 +56,11 @@ def test_submit_many_keeps_a_callers_key_and_names_the_index_of_a_bad_task(
     assert caught.value.status_code == 422
     assert caught.value.field == "tasks[1001].action"
     assert caught.value.error.startswith("tasks[1001]: ")
+
+
+def test_batch_keys_are_unique_and_in_order_within_a_call_and_new_for_each_call() -> None:
+    keys = calls.batch_keys(1500)
+    assert len(set(keys)) == 1500
+    assert keys == sorted(keys)  # neighbours in the store's index
+    assert all(0 < len(key) <= MAX_IDEMPOTENCY_KEY for key in keys)
+    assert not set(calls.batch_keys(1500)) & set(keys)
