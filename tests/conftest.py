@@ -91,9 +91,13 @@ def migrated_postgres_url(_migrated_postgres: str) -> str:
     import psycopg
 
     with psycopg.connect(_migrated_postgres, autocommit=True) as conn:
-        conn.execute(
-            "TRUNCATE taskq_tasks, taskq_workers, taskq_keys, taskq_queues RESTART IDENTITY"
-        )
+        # every table of taskq's, so that one a migration adds is never left to leak
+        tables = conn.execute(
+            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables"
+            " WHERE schemaname = 'public' AND tablename LIKE 'taskq\\_%'"
+        ).fetchone()
+        assert tables is not None
+        conn.execute(f"TRUNCATE {tables[0]} RESTART IDENTITY")
     return _migrated_postgres
 
 

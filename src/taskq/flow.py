@@ -145,13 +145,12 @@ def updated(
     )
 
 
-def room(settings: QueueSettings, *, running: int, starts: int, now_starting: int) -> int:
-    """How many more of a limited queue's tasks a claim may start: what its concurrency
-    (less its ``running`` tasks) and its rate (less the ``starts`` in its window) leave,
-    beyond the ``now_starting`` this claim already takes."""
+def room(settings: QueueSettings, *, running: int | None, starts: int | None) -> int:
+    """How many more of a limited queue's tasks may start now: what its concurrency (less
+    its ``running`` tasks) and its rate (less the ``starts`` in its window) leave."""
     left = []
     if settings.concurrency is not None:
-        left.append(settings.concurrency - running)
+        left.append(settings.concurrency - (running or 0))
     if settings.rate is not None:
-        left.append(settings.rate.limit - starts)
-    return min(left, default=0) - now_starting
+        left.append(settings.rate.limit - (starts or 0))
+    return min(left, default=0)

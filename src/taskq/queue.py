@@ -26,7 +26,7 @@ from taskq.filters import (
     BulkResult,
     TaskFilter,
 )
-from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.flow import KEEP, Keep, QueueSettings, Rate
 from taskq.keys import Keys
 from taskq.roster import Schedule, WorkerInfo, scheduled, schedules
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
@@ -329,14 +329,20 @@ class Queue:
         *,
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        rate: Rate | str | Literal[Keep.KEEP] | None = KEEP,
     ) -> QueueSettings:
-        """Pause or resume queue ``name``, or set its concurrency (None: unlimited); what is
-        not given is kept. Workers obey at their next claim (taskq/flow.py)."""
+        """Pause or resume queue ``name``, or set its concurrency or its rate (``"100/s"``,
+        ``Rate(100, 1.0)``; None: unlimited); what is not given is kept. Workers obey at
+        their next claim (taskq/flow.py)."""
         flow.check_queue_name(name, field="name")
         if concurrency is not KEEP:
             flow.check_concurrency(concurrency)
+        if isinstance(rate, str):
+            rate = Rate.parse(rate)
+        elif rate is not KEEP:
+            flow.check_rate(rate)
         return await self.driver.update_queue(
-            name, paused=paused, concurrency=concurrency, now=time.time()
+            name, paused=paused, concurrency=concurrency, rate=rate, now=time.time()
         )
 
     async def queue_settings(self) -> dict[str, QueueSettings]:

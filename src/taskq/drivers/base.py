@@ -19,7 +19,7 @@ from typing import Literal, Protocol
 
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
-from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.flow import KEEP, Keep, QueueSettings, Rate
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -265,6 +265,7 @@ class Driver(Protocol):
         *,
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        rate: Rate | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         """Change the settings given (None / KEEP: left as they are) of queue ``name``,

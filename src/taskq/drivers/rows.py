@@ -10,7 +10,7 @@ from typing import Any
 
 from taskq import codec
 from taskq.filters import TaskFilter, like_pattern
-from taskq.flow import QueueSettings
+from taskq.flow import QueueSettings, Rate
 from taskq.keys import Scope, StoredKey
 from taskq.roster import TICK_PREFIX, WorkerInfo, tick_of
 from taskq.stats import Percentiles, QueueList, QueueStats, Throughput, WindowStats
@@ -23,7 +23,7 @@ COLUMNS = (
 )
 WORKER_COLUMNS = "id, host, pid, queues, concurrency, lease_s, schedules, started_at, last_seen"
 KEY_COLUMNS = "name, scope, digest, created_at, last_used_at"
-QUEUE_COLUMNS = "name, paused, concurrency, updated_at"
+QUEUE_COLUMNS = "name, paused, concurrency, updated_at, rate_limit, rate_period_s"
 # the message a task's attempt records when lease rescue takes it from a lost worker
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
@@ -326,5 +326,6 @@ def row_to_key(row: Sequence[Any]) -> StoredKey:
 
 def row_to_queue(row: Sequence[Any]) -> QueueSettings:
     """A queue's settings from a row selected as QUEUE_COLUMNS."""
-    name, paused, concurrency, updated_at = row
-    return QueueSettings(name, bool(paused), concurrency, updated_at)
+    name, paused, concurrency, updated_at, rate_limit, rate_period_s = row
+    rate = None if rate_limit is None else Rate(rate_limit, rate_period_s)
+    return QueueSettings(name, bool(paused), concurrency, updated_at, rate)

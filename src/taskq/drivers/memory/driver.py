@@ -29,7 +29,7 @@ from taskq.drivers.wakeups import wait_for
 from taskq.errors import StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
-from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.flow import KEEP, Keep, QueueSettings, Rate
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -292,7 +292,8 @@ class MemoryDriver:
             ),
             key=lambda row: claim_order(row.task),
         )
-        ready = self._flow_controlled(ready, n=n, start=start) if self._store.queues else ready
+        controls = self._store.queues
+        ready = self._flow_controlled(ready, n=n, start=start, now=now) if controls else ready
         ready = ready[: max(0, n)]
         started, prefetched = [], []
         for place, row in enumerate(ready):
@@ -301,33 +302,51 @@ class MemoryDriver:
                 row.task.status, row.task.started_at = Status.RUNNING, now
                 row.task.attempts += 1
                 started.append(row.read())
+                settings = controls.get(row.task.queue)
+                if settings is not None and settings.rate is not None:
+                    self._store.starts.setdefault(row.task.queue, []).append(now)
             else:
                 prefetched.append(row.read())
         return Claimed(started, prefetched)
 
-    def _flow_controlled(self, ready: list[Row], *, n: int, start: int) -> list[Row]:
+    def _flow_controlled(self, ready: list[Row], *, n: int, start: int, now: float) -> list[Row]:
         """``ready`` (in claim order) as flow control lets a claim take it: no task of a
         paused queue, and a limited queue's tasks only among the first ``start``, as many
-        as its room (its concurrency less its running tasks)."""
+        as its room (taskq/flow.py: its concurrency less its running tasks, its rate less
+        its starts in the window)."""
         controls = self._store.queues
         running: dict[str, int] = {}
         for row in self._store.rows.values():
             if row.task.status is Status.RUNNING and row.task.queue in controls:
                 running[row.task.queue] = running.get(row.task.queue, 0) + 1
+        starts = {name: self._starts_in_window(s, now) for name, s in controls.items() if s.rate}
         taken: list[Row] = []
         for row in ready:
             settings = controls.get(row.task.queue)
             if settings is not None and settings.paused:
                 continue
-            if settings is not None and settings.concurrency is not None:
+            if settings is not None and settings.is_limited:
                 queue = row.task.queue
-                if len(taken) >= start or running.get(queue, 0) >= settings.concurrency:
+                left = flow.room(settings, running=running.get(queue), starts=starts.get(queue))
+                if len(taken) >= start or left <= 0:
                     continue
                 running[queue] = running.get(queue, 0) + 1
+                starts[queue] = starts.get(queue, 0) + 1
             taken.append(row)
             if len(taken) >= n:
                 break
         return taken
+
+    def _starts_in_window(self, settings: QueueSettings, now: float) -> int:
+        """The starts of a rated queue its rate counts at ``now`` (forgetting older ones)."""
+        assert settings.rate is not None
+        kept = [
+            at
+            for at in self._store.starts.get(settings.name, [])
+            if at > now - settings.rate.per_s - flow.STARTS_KEPT_EXTRA_S
+        ]
+        self._store.starts[settings.name] = kept
+        return sum(at > now - settings.rate.per_s for at in kept)
 
     async def start(
         self, task_id: str, worker_id: str, *, lease_s: float, now: float
@@ -523,11 +542,14 @@ class MemoryDriver:
         *,
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        rate: Rate | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         current = self._store.queues.get(name, QueueSettings(name))
-        settings = flow.updated(current, paused=paused, concurrency=concurrency, now=now)
+        settings = flow.updated(current, paused=paused, concurrency=concurrency, rate=rate, now=now)
         self._store.queues[name] = settings
+        if settings.rate is None:
+            self._store.starts.pop(name, None)
         if not settings.paused:
             self._store.wake()
         return settings

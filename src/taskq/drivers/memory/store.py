@@ -48,6 +48,7 @@ class Store:
     workers: dict[str, WorkerInfo] = field(default_factory=dict)
     keys: dict[str, StoredKey] = field(default_factory=dict)  # name -> key (frozen)
     queues: dict[str, QueueSettings] = field(default_factory=dict)  # name -> (frozen)
+    starts: dict[str, list[float]] = field(default_factory=dict)  # rated queue -> its starts
     by_key: dict[str, str] = field(default_factory=dict)  # idempotency key -> task id
     # unique key -> the newest task holding it: the only one that can be active (a task
     # is made or retried only while none holding its key is)

@@ -38,7 +38,7 @@ from taskq.drivers.wakeups import Listen
 from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
-from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.flow import KEEP, Keep, QueueSettings, Rate
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -471,9 +471,12 @@ class PostgresDriver:
         *,
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        rate: Rate | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
-        return await flow.update(self._db, name, paused=paused, concurrency=concurrency, now=now)
+        return await flow.update(
+            self._db, name, paused=paused, concurrency=concurrency, rate=rate, now=now
+        )
 
     async def queue_settings(self) -> dict[str, QueueSettings]:
         return await flow.settings(self._db)

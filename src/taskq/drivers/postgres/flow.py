@@ -10,7 +10,7 @@ from taskq.drivers.postgres.connection import Connections
 from taskq.drivers.rows import QUEUE_COLUMNS
 from taskq.drivers.statements import load
 from taskq.errors import StoreUnavailable
-from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.flow import KEEP, Keep, QueueSettings, Rate
 
 SQL = load("taskq.drivers.postgres")
 UPDATE_QUEUE = SQL["update_queue"].format(queue_columns=QUEUE_COLUMNS)
@@ -23,8 +23,10 @@ async def update(
     *,
     paused: bool | None,
     concurrency: int | Literal[Keep.KEEP] | None,
+    rate: Rate | Literal[Keep.KEEP] | None,
     now: float,
 ) -> QueueSettings:
+    given = None if rate is KEEP else rate
     row = await db.fetchone(
         UPDATE_QUEUE,
         {
@@ -32,6 +34,9 @@ async def update(
             "paused": paused,
             "keep_concurrency": concurrency is KEEP,
             "concurrency": None if concurrency is KEEP else concurrency,
+            "keep_rate": rate is KEEP,
+            "rate_limit": None if given is None else given.limit,
+            "rate_period_s": None if given is None else given.per_s,
             "now": now,
         },
     )

@@ -44,7 +44,8 @@ ORDER BY unique_key, seq DESC
 -- name: ready_any_queue
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
-    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)
+    AND queue NOT IN (SELECT name FROM taskq_queues
+        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -54,7 +55,8 @@ FOR UPDATE SKIP LOCKED
 -- sort every ready row of the table first.
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s AND queue = %(queue)s
-    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)
+    AND queue NOT IN (SELECT name FROM taskq_queues
+        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -63,7 +65,8 @@ FOR UPDATE SKIP LOCKED
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
     AND queue = ANY(%(queues)s::text[])
-    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)
+    AND queue NOT IN (SELECT name FROM taskq_queues
+        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -76,15 +79,17 @@ FOR UPDATE SKIP LOCKED
 -- the locked batch is chosen exactly once (a subquery may be re-run by the planner, and
 -- with SKIP LOCKED each run could pick other rows).
 -- Flow control (0006, taskq/flow.py): ready_* leave out the paused and limited queues'
--- tasks. Each limited queue the worker takes ({only}) is locked, in name order, and its
--- room counted (taskq_queue_room) when some runner is idle; up to that many of its ready
--- tasks join the batch, and only among the first %(start)s: a limited queue's task is
--- never prefetched, so its running tasks are all it holds. A store with no limited queue
--- locks nothing more.
+-- tasks. Each limited queue the worker takes ({only}: a concurrency or a rate) is locked,
+-- in name order, and its room counted (taskq_queue_room, 0009) when some runner is idle;
+-- up to that many of its ready tasks join the batch, and only among the first %(start)s:
+-- a limited queue's task is never prefetched, so its running tasks are all it holds. The
+-- starts of a rated queue's tasks are recorded (recorded_starts) under its lock. A store
+-- with no limited queue locks nothing more.
 WITH limited AS MATERIALIZED (
-    SELECT name, taskq_queue_room(name) AS room FROM (
-        SELECT name FROM taskq_queues
-        WHERE concurrency IS NOT NULL AND NOT paused AND %(start)s > 0 AND {only}
+    SELECT name, rated, taskq_queue_room(name, %(now)s) AS room FROM (
+        SELECT name, rate_limit IS NOT NULL AS rated FROM taskq_queues
+        WHERE (concurrency IS NOT NULL OR rate_limit IS NOT NULL) AND NOT paused
+            AND %(start)s > 0 AND {only}
         ORDER BY name) AS by_name),
 picked AS MATERIALIZED ({ready}),
 picked_limited AS MATERIALIZED (
@@ -105,14 +110,20 @@ ranked AS (
           SELECT seq, priority, run_at, true FROM picked_limited) AS candidates),
 chosen AS (
     SELECT seq, nth <= %(start)s AS starts FROM ranked
-    WHERE nth <= %(start)s OR (NOT is_limited AND nth <= %(n)s))
-UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
-    status = CASE WHEN chosen.starts THEN 'running' ELSE t.status END,
-    attempts = t.attempts + chosen.starts::int,
-    started_at = CASE WHEN chosen.starts THEN %(now)s ELSE t.started_at END
-FROM chosen
-WHERE t.seq = chosen.seq
-RETURNING {t_columns}
+    WHERE nth <= %(start)s OR (NOT is_limited AND nth <= %(n)s)),
+claimed AS (
+    UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
+        status = CASE WHEN chosen.starts THEN 'running' ELSE t.status END,
+        attempts = t.attempts + chosen.starts::int,
+        started_at = CASE WHEN chosen.starts THEN %(now)s ELSE t.started_at END
+    FROM chosen
+    WHERE t.seq = chosen.seq
+    RETURNING {t_columns}),
+recorded_starts AS (
+    INSERT INTO taskq_queue_starts (queue, at)
+    SELECT claimed.queue, %(now)s FROM claimed JOIN limited ON limited.name = claimed.queue
+    WHERE limited.rated AND claimed.status = 'running')
+SELECT * FROM claimed
 
 -- name: only_any_queue
 -- Which limited queues a claim takes ({only} in claim), for each ready_* statement.
@@ -548,19 +559,30 @@ SELECT seq FROM taskq_tasks WHERE created_at <= %(at)s ORDER BY seq DESC LIMIT 1
 -- {queue_columns} is a queues row as every driver selects it (drivers/rows.py).
 
 -- name: update_queue
--- The settings given (%(paused)s NULL, %(keep_concurrency)s true: left as they are) in
--- one statement; a queue left unpaused wakes idle workers (its tasks may be claimable).
+-- The settings given (%(paused)s NULL, %(keep_concurrency)s or %(keep_rate)s true: left
+-- as they are) in one statement; a queue left unpaused wakes idle workers (its tasks may
+-- be claimable). A queue left with no rate forgets its starts.
 WITH changed AS (
-    INSERT INTO taskq_queues AS q (name, paused, concurrency, updated_at)
+    INSERT INTO taskq_queues AS q (name, paused, concurrency, updated_at, rate_limit,
+        rate_period_s)
     VALUES (%(name)s, coalesce(%(paused)s, false),
         CASE WHEN %(keep_concurrency)s THEN NULL ELSE %(concurrency)s::integer END,
-        %(now)s)
+        %(now)s,
+        CASE WHEN %(keep_rate)s THEN NULL ELSE %(rate_limit)s::integer END,
+        CASE WHEN %(keep_rate)s THEN NULL ELSE %(rate_period_s)s::double precision END)
     ON CONFLICT (name) DO UPDATE SET paused = coalesce(%(paused)s, q.paused),
         concurrency = CASE WHEN %(keep_concurrency)s THEN q.concurrency
             ELSE %(concurrency)s::integer END,
+        rate_limit = CASE WHEN %(keep_rate)s THEN q.rate_limit
+            ELSE %(rate_limit)s::integer END,
+        rate_period_s = CASE WHEN %(keep_rate)s THEN q.rate_period_s
+            ELSE %(rate_period_s)s::double precision END,
         updated_at = %(now)s
     RETURNING {queue_columns}),
-woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE NOT paused)
+woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE NOT paused),
+forgotten AS (
+    DELETE FROM taskq_queue_starts WHERE queue = %(name)s
+        AND EXISTS (SELECT 1 FROM changed WHERE rate_limit IS NULL))
 SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
 
 -- name: queue_settings

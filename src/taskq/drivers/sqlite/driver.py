@@ -38,7 +38,7 @@ from taskq.drivers.wakeups import Datagrams
 from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
-from taskq.flow import KEEP, Keep, QueueSettings
+from taskq.flow import KEEP, Keep, QueueSettings, Rate
 from taskq.keys import StoredKey
 from taskq.metrics import Finished, Submitted
 from taskq.roster import WorkerInfo
@@ -461,10 +461,13 @@ class SqliteDriver:
         *,
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+        rate: Rate | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         settings = await self._write(
-            lambda c: flow.update(c, name, paused=paused, concurrency=concurrency, now=now)
+            lambda c: flow.update(
+                c, name, paused=paused, concurrency=concurrency, rate=rate, now=now
+            )
         )
         if not settings.paused:
             self._wakeups.work_available()

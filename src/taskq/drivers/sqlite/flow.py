@@ -17,7 +17,7 @@ from taskq import codec, flow
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, QUEUE_COLUMNS
 from taskq.drivers.statements import load
-from taskq.flow import Keep, QueueSettings
+from taskq.flow import Keep, QueueSettings, Rate
 
 SQL = load("taskq.drivers.sqlite")
 NOT_HELD_BACK = SQL["not_held_back"].strip()
@@ -29,6 +29,9 @@ CLAIM_CONTROLLED = {
     for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
 }
 QUEUE_SETTINGS = SQL["queue_settings"].format(queue_columns=QUEUE_COLUMNS)
+FLOW_CONTROLS = SQL["flow_controls"].format(queue_columns=QUEUE_COLUMNS)
+# where a claimed row (COLUMNS) holds its queue and its status
+QUEUE, STATUS = 4, 6
 ONE_QUEUE_SETTINGS = SQL["one_queue_settings"].format(queue_columns=QUEUE_COLUMNS)
 
 
@@ -38,25 +41,50 @@ def claim(
     """Run the claim ``query`` with ``args`` (rows.claim_statement's), or, when some queue is
     paused or limited, its flow-controlled form: the held-back queues' tasks left out, and
     each limited queue (of ``queues``, all if None) given up to its room, among the
-    tasks to start."""
-    controls = conn.execute(SQL["flow_controls"]).fetchall()
+    tasks to start; the starts of rated queues are recorded."""
+    controls = conn.execute(FLOW_CONTROLS, {"now": args["now"]}).fetchall()
     if not controls:
         return conn.execute(query, args).fetchall()
     limited: list[int] = []
-    for name, paused, concurrency, running in controls:
-        if paused or (queues and name not in queues):
+    rated: list[QueueSettings] = []
+    for *columns, running, starts in controls:
+        settings = rows.row_to_queue(columns)
+        if settings.rate is not None:
+            rated.append(settings)
+        if settings.paused or (queues and settings.name not in queues):
             continue
-        room = min(concurrency - running, args["start"] - len(limited))
+        room = min(
+            flow.room(settings, running=running, starts=starts), args["start"] - len(limited)
+        )
         if room > 0:
             found = conn.execute(
-                SQL["ready_in_limited_queue"], {"now": args["now"], "queue": name, "room": room}
+                SQL["ready_in_limited_queue"],
+                {"now": args["now"], "queue": settings.name, "room": room},
             )
             limited.extend(seq for (seq,) in found)
     held_back = codec.encode([name for name, *_ in controls])
-    return conn.execute(
+    claimed = conn.execute(
         CLAIM_CONTROLLED[rows.ready_variant(queues)],
         {**args, "held_back": held_back, "limited": codec.encode(limited)},
     ).fetchall()
+    if rated:
+        _record_starts(conn, rated, claimed, now=args["now"])
+    return claimed
+
+
+def _record_starts(
+    conn: sqlite3.Connection, rated: list[QueueSettings], claimed: list[Any], *, now: float
+) -> None:
+    """Record the starts of the rated queues' tasks among ``claimed`` (rows as COLUMNS),
+    and forget those of their starts no claim will count."""
+    names = {settings.name for settings in rated}
+    started = [row[QUEUE] for row in claimed if row[STATUS] == "running" and row[QUEUE] in names]
+    if started:
+        conn.execute(SQL["record_starts"], {"queues": codec.encode(started), "now": now})
+    for settings in rated:
+        assert settings.rate is not None
+        before = now - settings.rate.per_s - flow.STARTS_KEPT_EXTRA_S
+        conn.execute(SQL["forget_starts"], {"queue": settings.name, "before": before})
 
 
 def update(
@@ -65,11 +93,12 @@ def update(
     *,
     paused: bool | None,
     concurrency: int | Literal[Keep.KEEP] | None,
+    rate: Rate | Literal[Keep.KEEP] | None,
     now: float,
 ) -> QueueSettings:
     row = conn.execute(ONE_QUEUE_SETTINGS, (name,)).fetchone()
     current = QueueSettings(name) if row is None else rows.row_to_queue(row)
-    new = flow.updated(current, paused=paused, concurrency=concurrency, now=now)
+    new = flow.updated(current, paused=paused, concurrency=concurrency, rate=rate, now=now)
     conn.execute(
         SQL["update_queue"],
         {
@@ -77,8 +106,12 @@ def update(
             "paused": int(new.paused),
             "concurrency": new.concurrency,
             "updated_at": now,
+            "rate_limit": None if new.rate is None else new.rate.limit,
+            "rate_period_s": None if new.rate is None else new.rate.per_s,
         },
     )
+    if new.rate is None:  # its starts count for nothing now
+        conn.execute(SQL["forget_starts"], {"queue": name, "before": float("inf")})
     return new
 
 

@@ -454,11 +454,25 @@ SELECT seq FROM tasks WHERE created_at <= :at ORDER BY seq DESC LIMIT 1
 
 -- name: flow_controls
 -- The queues a claim holds back: paused ones, and limited ones with their running tasks
--- (through tasks_queue_status). Empty on a store that uses no flow control: the claim is
--- then the plain one, unchanged.
-SELECT name, paused, concurrency,
-    (SELECT count(*) FROM tasks WHERE queue = queues.name AND status = 'running')
-FROM queues WHERE paused = 1 OR concurrency IS NOT NULL
+-- (through tasks_queue_status) and their starts in the rate's window, later ones too (see
+-- taskq/flow.py). Empty on a store that uses no flow control: the claim is then the plain
+-- one, unchanged.
+SELECT {queue_columns},
+    CASE WHEN concurrency IS NOT NULL THEN
+        (SELECT count(*) FROM tasks WHERE queue = queues.name AND status = 'running') END,
+    CASE WHEN rate_limit IS NOT NULL THEN
+        (SELECT count(*) FROM queue_starts
+         WHERE queue = queues.name AND at > :now - queues.rate_period_s) END
+FROM queues WHERE paused = 1 OR concurrency IS NOT NULL OR rate_limit IS NOT NULL
+
+-- name: record_starts
+-- The starts of a rated queue's tasks a claim made (:queues, one name per start, a JSON
+-- list), each at the claim's time.
+INSERT INTO queue_starts (queue, at) SELECT value, :now FROM json_each(:queues)
+
+-- name: forget_starts
+-- Starts no claim needs any more: before the window, by more than a slow claim lags.
+DELETE FROM queue_starts WHERE queue = :queue AND at <= :before
 
 -- name: not_held_back
 -- Added to a ready_* statement under flow control: the paused and limited queues' tasks
@@ -497,10 +511,11 @@ RETURNING {columns}
 
 -- name: update_queue
 -- A queue's settings as flow.updated made them (read first in the same transaction).
-INSERT INTO queues (name, paused, concurrency, updated_at)
-VALUES (:name, :paused, :concurrency, :updated_at)
+INSERT INTO queues (name, paused, concurrency, updated_at, rate_limit, rate_period_s)
+VALUES (:name, :paused, :concurrency, :updated_at, :rate_limit, :rate_period_s)
 ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
-    concurrency = excluded.concurrency, updated_at = excluded.updated_at
+    concurrency = excluded.concurrency, updated_at = excluded.updated_at,
+    rate_limit = excluded.rate_limit, rate_period_s = excluded.rate_period_s
 
 -- name: queue_settings
 -- {queue_columns} is a queues row as every driver selects it (drivers/rows.py).
