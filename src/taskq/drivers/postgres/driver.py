@@ -29,9 +29,9 @@ import psycopg
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.coalescer import Coalescer
-from taskq.drivers.postgres import admin, flow, keys, metrics, roster
+from taskq.drivers.postgres import admin, flow, in_transaction, keys, metrics, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
-from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
+from taskq.drivers.postgres.merged import Complete, Merged, Start, enqueue_row
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
@@ -152,23 +152,7 @@ class PostgresDriver:
     # producers
 
     async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
-        batch = [
-            Row(
-                id=t.id,
-                action=t.action,
-                payload=t.data if t.data_json is None else msgspec.Raw(t.data_json),
-                queue=t.queue,
-                priority=t.priority,
-                max_attempts=t.max_attempts,
-                timeout_s=t.timeout_s,
-                run_at=now if t.run_at is None else t.run_at,
-                created_at=now,
-                idempotency_key=t.idempotency_key,
-                fingerprint=t.fingerprint,
-                trace_context=t.trace_context,
-            )
-            for t in tasks
-        ]
+        batch = [enqueue_row(t, now) for t in tasks]
         if not batch:
             return []
         if self.group_commit and len(batch) < GROUP_COMMIT_MAX_TASKS:
@@ -183,6 +167,17 @@ class PostgresDriver:
             stored[t.idempotency_key] if seq is None else rows.enqueued(t, seq=seq, now=now)
             for seq, t in zip(seqs, tasks, strict=True)
         ]
+
+    async def enqueue_in(
+        self, connection: object, tasks: Sequence[NewTask], *, now: float
+    ) -> in_transaction.Uncommitted:
+        conn = in_transaction.check_connection(connection)
+        stored = await in_transaction.insert(conn, tasks, now)
+        return in_transaction.Uncommitted(conn, stored, self._stored_ids)
+
+    async def _stored_ids(self, task_ids: Sequence[str]) -> set[str]:
+        found = await self.list_tasks(TaskFilter(ids=tuple(task_ids)), limit=len(task_ids))
+        return {t.id for t in found}
 
     async def _stored_by_key(self, keys: list[str | None]) -> dict[str | None, Task]:
         """The stored tasks holding these idempotency keys."""
