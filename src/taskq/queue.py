@@ -7,6 +7,7 @@ times and delegates storage to a driver.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -16,8 +17,8 @@ import msgspec
 
 from taskq import codec, drivers, flow, migrations
 from taskq.config import Settings
-from taskq.drivers.base import Driver
-from taskq.errors import InvalidTask, TaskConflict, TaskNotFound
+from taskq.drivers.base import Driver, Uncommitted
+from taskq.errors import InvalidTask, TaskConflict, TaskNotFound, TaskqError
 from taskq.events import Events
 from taskq.filters import (
     DEFAULT_BULK_LIMIT,
@@ -32,6 +33,14 @@ from taskq.roster import Schedule, WorkerInfo, scheduled, schedules
 from taskq.stats import MAX_QUEUES, SAMPLE_SIZE, WINDOWS_S, QueueList, StoreStats
 from taskq.task import DEFAULT_QUEUE, NewTask, Status, Task, validate
 from taskq.task import _is_canonical_uuid as is_canonical_uuid
+
+log = logging.getLogger(__name__)
+
+# How often an enqueue through a caller's connection looks whether its transaction ended
+TRANSACTION_POLL_S = 0.01
+# and, while the connection stays in a transaction, how often it reads whether the tasks
+# were committed all the same (a next transaction opened before a look)
+TRANSACTION_RECHECK_S = 1.0
 
 
 def storable(task: NewTask) -> NewTask:
@@ -78,6 +87,8 @@ class Queue:
         # what changed, told to every process of the store (taskq/events.py)
         self.events = Events(driver)
         self.keys = Keys(driver)
+        # one per enqueue through a caller's connection whose transaction may be open
+        self._watchers: set[asyncio.Task[None]] = set()
 
     @classmethod
     def connect(
@@ -114,6 +125,11 @@ class Queue:
         await self.driver.open()
 
     async def close(self) -> None:
+        # a transaction still open now is left to its own connection: workers find its
+        # tasks at their next poll if it commits
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)
         await self.events.close()
         await self.driver.close()
 
@@ -141,12 +157,15 @@ class Queue:
         run_at: float | None = None,
         idempotency_key: str | None = None,
         unique_key: str | None = None,
+        connection: object | None = None,
     ) -> Task:
         """Submit one task; it is committed when this returns.
 
         With an ``idempotency_key`` already used, the stored task is returned instead
         (TaskConflict if it was submitted with other arguments). With a ``unique_key`` that
-        a queued or running task holds, that task is returned instead.
+        a queued or running task holds, that task is returned instead. With a
+        ``connection``, the task is stored in that connection's transaction instead
+        (``enqueue_many``).
         """
         new = NewTask(
             action=action,
@@ -159,10 +178,12 @@ class Queue:
             idempotency_key=idempotency_key,
             unique_key=unique_key,
         )
-        (task,) = await self.enqueue_many([new])
+        (task,) = await self.enqueue_many([new], connection=connection)
         return task
 
-    async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Task]:
+    async def enqueue_many(
+        self, tasks: Sequence[NewTask], *, connection: object | None = None
+    ) -> list[Task]:
         """Submit tasks in one commit: all are stored, or none.
 
         A task whose idempotency key is stored already is not stored again: the stored task
@@ -171,6 +192,15 @@ class Queue:
         with several tasks, the keys are looked up first, so that nothing is stored then.
         A task whose unique key a queued or running task holds (one stored before, or one
         earlier in ``tasks``) is not stored either: that task takes its place.
+
+        With a ``connection`` (your own open ``psycopg.Connection``, ``AsyncConnection``
+        or ``sqlite3.Connection`` to this store), the tasks are inserted in its current
+        transaction and nothing is committed: they exist if and only if it commits.
+        Workers are woken, and the tasks told as submitted, once it has (rolled back, they
+        never were). A taken key is read on ``connection``, so it sees your transaction; a
+        KeyReused found there may leave earlier tasks inserted: roll back. TypeError for a
+        connection this store cannot use (or on ``memory://``), ValueError for one to
+        another SQLite file; errors of the connection itself reach you as they are.
         """
         ready = [storable(t) for t in tasks]
         if not ready:
@@ -178,13 +208,60 @@ class Queue:
         if len(ready) > 1 and any(t.idempotency_key for t in ready):
             await self._check_keys(ready)
         now = time.time()
-        stored = await self.driver.enqueue(ready, now=now)
+        uncommitted = None
+        if connection is None:
+            stored = await self.driver.enqueue(ready, now=now)
+        else:
+            uncommitted = await self.driver.enqueue_in(connection, ready, now=now)
+            stored = uncommitted.tasks
+        submitted: list[Task] = []
+        reused: KeyReused | None = None
         for index, (new, task) in enumerate(zip(ready, stored, strict=True)):
             if task.id == new.id and task.created_at == now:  # stored by this call
+                submitted.append(task)
+            elif _key_reused(new, task) and reused is None:
+                reused = KeyReused(new, index)
+        if uncommitted is None:
+            for task in submitted:
                 self.events.task("submitted", task, at=now)
-            elif _key_reused(new, task):
-                raise KeyReused(new, index)
+        elif submitted:
+            self._watch(uncommitted, submitted, now)
+        if reused is not None:
+            raise reused
         return stored
+
+    def _watch(self, uncommitted: Uncommitted, submitted: list[Task], now: float) -> None:
+        """Tell ``submitted`` (and wake workers for them) once the transaction they were
+        stored in has committed; Python's drivers call no one back at a commit."""
+        watcher = asyncio.create_task(self._when_committed(uncommitted, submitted, now))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _when_committed(
+        self, uncommitted: Uncommitted, submitted: list[Task], now: float
+    ) -> None:
+        waited_s = 0.0
+        while uncommitted.is_open():
+            await asyncio.sleep(TRANSACTION_POLL_S)
+            waited_s += TRANSACTION_POLL_S
+            # A connection seen busy at every look may have committed ours and opened
+            # the next transaction between two looks: the tasks found stored tell.
+            if waited_s >= TRANSACTION_RECHECK_S:
+                waited_s = 0.0
+                if await self._committed(uncommitted, submitted, now):
+                    return
+        await self._committed(uncommitted, submitted, now)
+
+    async def _committed(self, uncommitted: Uncommitted, submitted: list[Task], now: float) -> bool:
+        """Tell those of ``submitted`` that are stored; whether there were any."""
+        try:
+            kept = await uncommitted.committed(submitted)
+        except TaskqError as exc:  # workers still poll; only the events are lost
+            log.warning("could not tell whether enqueued tasks were committed: %s", exc)
+            return True
+        for task in kept:
+            self.events.task("submitted", task, at=now)
+        return bool(kept)
 
     async def _check_keys(self, ready: Sequence[NewTask]) -> None:
         """Raise KeyReused if a key of ``ready`` is stored, or given earlier in it, for a

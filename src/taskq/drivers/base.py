@@ -2,7 +2,8 @@
 
 A driver stores tasks and moves them through their lifecycle. Each verb is one atomic
 step; the worker and the API compose them. Every write that returns has been committed:
-a driver never acknowledges what a crash could still lose.
+a driver never acknowledges what a crash could still lose (``enqueue_in`` aside, which
+writes in the caller's own transaction, for the caller to commit).
 
 Ownership: a worker ``claim``s tasks under its ``worker_id`` with a lease, in one write:
 those its idle runners take are started at once (``running``), the others are
@@ -27,6 +28,23 @@ from taskq.stats import QueueList, WindowStats
 from taskq.task import AttemptError, Claimed, NewTask, Status, Task
 
 
+class Uncommitted(Protocol):
+    """What ``Driver.enqueue_in`` stored in a caller's transaction, until it ends."""
+
+    @property
+    def tasks(self) -> list[Task]:
+        """As ``enqueue`` would answer: a taken key's stored task in its NewTask's place."""
+
+    def is_open(self) -> bool:
+        """Whether the caller's transaction is still open (neither committed nor rolled
+        back)."""
+
+    async def committed(self, tasks: Sequence[Task]) -> list[Task]:
+        """Those of ``tasks`` that are stored, read through the driver's own connection (it
+        cannot see an open transaction of the caller's); wakes idle workers if one is due.
+        """
+
+
 class Driver(Protocol):
     """What every backend (SQLite, PostgreSQL, …) provides."""
 
@@ -45,6 +63,15 @@ class Driver(Protocol):
         A task whose ``idempotency_key`` is already stored is not inserted: the stored task
         is returned in its place (its ``id`` differs from the NewTask's).
         """
+
+    async def enqueue_in(
+        self, connection: object, tasks: Sequence[NewTask], *, now: float
+    ) -> Uncommitted:
+        """Insert tasks as ``enqueue`` does, through the caller's own open ``connection``
+        to this store, in its transaction, without committing: they exist if and only if
+        that transaction commits. A taken idempotency key is read on ``connection`` (it
+        sees its own transaction). TypeError for a connection of a kind this driver cannot
+        use, ValueError for one to another database."""
 
     async def cancel(self, task_id: str, *, now: float) -> Task | None:
         """Cancel a queued task at once, or ask the worker running it to stop.

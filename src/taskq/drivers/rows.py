@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taskq import codec
+from taskq.errors import InvalidTask, StoreUnavailable
 from taskq.filters import TaskFilter, like_pattern
 from taskq.flow import QueueSettings, Rate
 from taskq.keys import Scope, StoredKey
@@ -75,6 +76,25 @@ def enqueued(new: NewTask, *, seq: int, now: float) -> Task:
         trace_context=new.trace_context,
         unique_key=new.unique_key,
     )
+
+
+def holders(
+    skipped: Sequence[NewTask], by_key: Iterable[Task], by_unique: Iterable[Task]
+) -> list[Task]:
+    """The stored task each of the ``skipped`` tasks of an enqueue yields to: the one holding
+    its idempotency key (among ``by_key``), else the newest holding its unique key (among
+    ``by_unique``, one per key)."""
+    keyed = {t.idempotency_key: t for t in by_key}
+    unique = {t.unique_key: t for t in by_unique}
+    found = []
+    for task in skipped:
+        holder = keyed.get(task.idempotency_key) or unique.get(task.unique_key)
+        if holder is None and not (task.idempotency_key or task.unique_key):
+            raise InvalidTask(f"a task with id {task.id} is stored already", field="id")
+        if holder is None:  # pruned in between: the key is free again
+            raise StoreUnavailable("a task's key changed hands during the enqueue, try again")
+        found.append(holder)
+    return found
 
 
 def claimed(rows: Iterable[Sequence[Any]]) -> Claimed:

@@ -22,6 +22,7 @@ import msgspec
 
 from taskq import codec, flow
 from taskq.drivers import rows
+from taskq.drivers.base import Uncommitted
 from taskq.drivers.memory import metrics, roster, stats
 from taskq.drivers.memory.store import Row, Store, stores
 from taskq.drivers.rows import LEASE_LOST
@@ -96,6 +97,14 @@ class MemoryDriver:
         if any(t.run_at <= now for t in stored):
             store.wake()
         return stored
+
+    async def enqueue_in(
+        self, connection: object, tasks: Sequence[NewTask], *, now: float
+    ) -> Uncommitted:
+        raise TypeError(
+            f"{self.url} has no connection to share: enqueue without connection=,"
+            " or use a SQLite or PostgreSQL store"
+        )
 
     async def cancel(self, task_id: str, *, now: float) -> Task | None:
         row = self._row(task_id)

@@ -51,10 +51,15 @@ class _RawJSON(Loader):
         return bytes(data)
 
 
-# How rows are read: ids as str (as taskq passes them around), JSON for msgspec.
+def read_as_taskq(adapters: AdaptersMap) -> None:
+    """Read rows the way taskq wants them: ids as str (as taskq passes them around), JSON
+    as text for msgspec."""
+    adapters.register_loader("jsonb", _RawJSON)
+    adapters.register_loader("uuid", TextLoader)
+
+
 ADAPTERS = AdaptersMap(psycopg.adapters)
-ADAPTERS.register_loader("jsonb", _RawJSON)
-ADAPTERS.register_loader("uuid", TextLoader)
+read_as_taskq(ADAPTERS)
 
 
 def one_line(exc: BaseException) -> str:

@@ -29,13 +29,13 @@ import psycopg
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.coalescer import Coalescer
-from taskq.drivers.postgres import admin, flow, keys, metrics, roster
+from taskq.drivers.postgres import admin, flow, in_transaction, keys, metrics, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
-from taskq.drivers.postgres.merged import Complete, Merged, Row, Start
+from taskq.drivers.postgres.merged import Complete, Merged, Start, enqueue_row
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
-from taskq.errors import InvalidTask, SchemaMismatch, StoreUnavailable
+from taskq.errors import SchemaMismatch, StoreUnavailable
 from taskq.events import Deliver
 from taskq.filters import EVERY_TASK, BulkResult, TaskFilter
 from taskq.flow import KEEP, Keep, QueueSettings, Rate
@@ -153,24 +153,7 @@ class PostgresDriver:
     # producers
 
     async def enqueue(self, tasks: Sequence[NewTask], *, now: float) -> list[Task]:
-        batch = [
-            Row(
-                id=t.id,
-                action=t.action,
-                payload=t.data if t.data_json is None else msgspec.Raw(t.data_json),
-                queue=t.queue,
-                priority=t.priority,
-                max_attempts=t.max_attempts,
-                timeout_s=t.timeout_s,
-                run_at=now if t.run_at is None else t.run_at,
-                created_at=now,
-                idempotency_key=t.idempotency_key,
-                fingerprint=t.fingerprint,
-                trace_context=t.trace_context,
-                unique_key=t.unique_key,
-            )
-            for t in tasks
-        ]
+        batch = [enqueue_row(t, now) for t in tasks]
         if not batch:
             return []
         if self.group_commit and len(batch) < GROUP_COMMIT_MAX_TASKS:
@@ -187,25 +170,29 @@ class PostgresDriver:
         ]
 
     async def _holders(self, skipped: list[NewTask]) -> list[Task]:
-        """The stored task each skipped task yields to: its idempotency key's, else its
-        unique key's (read after the insert committed: a fresh snapshot sees the key
-        another transaction just took)."""
+        """The stored task each skipped task yields to (read after the insert committed: a
+        fresh snapshot sees the key another transaction just took)."""
         keys = [t.idempotency_key for t in skipped if t.idempotency_key]
         uniques = [t.unique_key for t in skipped if t.unique_key]
-        by_key = {t.idempotency_key: t for t in await self._read_tasks(GET_BY_KEYS, keys)}
-        by_unique = {t.unique_key: t for t in await self._read_tasks(GET_BY_UNIQUE_KEYS, uniques)}
-        found = []
-        for task in skipped:
-            holder = by_key.get(task.idempotency_key) or by_unique.get(task.unique_key)
-            if holder is None and not (task.idempotency_key or task.unique_key):
-                raise InvalidTask(f"a task with id {task.id} is stored already", field="id")
-            if holder is None:  # pruned in between: the key is free again
-                raise StoreUnavailable("a task's key changed hands during the enqueue, try again")
-            found.append(holder)
-        return found
+        return rows.holders(
+            skipped,
+            await self._read_tasks(GET_BY_KEYS, keys),
+            await self._read_tasks(GET_BY_UNIQUE_KEYS, uniques),
+        )
 
     async def _read_tasks(self, statement: str, keys: list[str]) -> list[Task]:
         return [row_to_task(r) for r in await self._db.fetchall(statement, (keys,))] if keys else []
+
+    async def enqueue_in(
+        self, connection: object, tasks: Sequence[NewTask], *, now: float
+    ) -> in_transaction.Uncommitted:
+        conn = in_transaction.check_connection(connection)
+        stored = await in_transaction.insert(conn, tasks, now)
+        return in_transaction.Uncommitted(conn, stored, self._stored_ids)
+
+    async def _stored_ids(self, task_ids: Sequence[str]) -> set[str]:
+        found = await self.list_tasks(TaskFilter(ids=tuple(task_ids)), limit=len(task_ids))
+        return {t.id for t in found}
 
     async def cancel(self, task_id: str, *, now: float) -> Task | None:
         key = as_uuid(task_id)

@@ -16,6 +16,7 @@ from taskq.drivers.coalescer import Round, Waiting
 from taskq.drivers.postgres.connection import Connections, one_line
 from taskq.drivers.statements import load
 from taskq.errors import InvalidTask, StoreUnavailable
+from taskq.task import NewTask
 
 SQL = load("taskq.drivers.postgres")
 
@@ -37,6 +38,25 @@ class Row(msgspec.Struct, omit_defaults=True):
     fingerprint: str | None
     trace_context: str | None = None
     unique_key: str | None = None
+
+
+def enqueue_row(task: NewTask, now: float) -> Row:
+    """The Row of ``task``, enqueued at ``now``."""
+    return Row(
+        id=task.id,
+        action=task.action,
+        payload=task.data if task.data_json is None else msgspec.Raw(task.data_json),
+        queue=task.queue,
+        priority=task.priority,
+        max_attempts=task.max_attempts,
+        timeout_s=task.timeout_s,
+        run_at=now if task.run_at is None else task.run_at,
+        created_at=now,
+        idempotency_key=task.idempotency_key,
+        fingerprint=task.fingerprint,
+        trace_context=task.trace_context,
+        unique_key=task.unique_key,
+    )
 
 
 class Start(msgspec.Struct):

@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
-from taskq.drivers.sqlite import admin, flow, keys, merged, metrics, roster
+from taskq.drivers.sqlite import admin, flow, in_transaction, keys, merged, metrics, roster
 from taskq.drivers.sqlite.connection import Synchronous, connect, free_bytes
 from taskq.drivers.sqlite.writer import MergedOp, Writer, check_writable
 from taskq.drivers.statements import load
@@ -161,6 +161,19 @@ class SqliteDriver:
             found if isinstance(found, Task) else rows.enqueued(t, seq=found, now=now)
             for found, t in zip(stored, tasks, strict=True)
         ]
+
+    async def enqueue_in(
+        self, connection: object, tasks: Sequence[NewTask], *, now: float
+    ) -> in_transaction.Uncommitted:
+        conn = in_transaction.check_connection(connection, self.path)
+        stored = in_transaction.insert(conn, tasks, now)
+        return in_transaction.Uncommitted(
+            conn, stored, self._stored_ids, self._wakeups.work_available
+        )
+
+    async def _stored_ids(self, task_ids: Sequence[str]) -> set[str]:
+        found = await self.list_tasks(TaskFilter(ids=tuple(task_ids)), limit=len(task_ids))
+        return {t.id for t in found}
 
     async def cancel(self, task_id: str, *, now: float) -> Task | None:
         def cancel(conn: sqlite3.Connection) -> tuple[Any, ...] | None:

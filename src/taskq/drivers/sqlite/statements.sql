@@ -19,6 +19,10 @@ SELECT last_insert_rowid()
 -- name: seqs_of_ids
 SELECT id, seq, created_at FROM tasks WHERE id IN (SELECT value FROM json_each(?))
 
+-- name: database_file
+-- The file of a connection's main database ('' for an in-memory or temporary one).
+SELECT file FROM pragma_database_list WHERE name = 'main'
+
 -- name: get_by_key
 SELECT {columns} FROM tasks WHERE idempotency_key = ?
 
