@@ -41,7 +41,7 @@ from taskq.terminal.commands import COMMANDS
 
 if TYPE_CHECKING:
     from taskq.api.app import Alongside
-    from taskq.flow import QueueSettings
+    from taskq.flow import QueueSettings, Rate
     from taskq.keys import Keys
     from taskq.queue import Queue
 
@@ -418,7 +418,8 @@ def queues() -> None:
     \b
     taskq queues pause emails
     taskq queues set emails --concurrency 4
-    taskq queues set emails --concurrency none
+    taskq queues set emails --rate-limit 100/min
+    taskq queues set emails --concurrency none --rate-limit none
     taskq queues list
     """
 
@@ -445,16 +446,47 @@ def resume_queue(name: str, config_file: str | None, **flags: Any) -> None:
 @click.argument("name")
 @click.option(
     "--concurrency",
-    required=True,
     metavar="N|none",
     help="at most N of the queue's tasks running at once, across every worker; none: no limit",
 )
+@click.option(
+    "--rate-limit",
+    metavar="N/UNIT|none",
+    help="at most N of the queue's tasks start in any period (100/s, 10/min, 5/10s, 1000/h,"
+    " 20/d), across every worker; none: no limit",
+)
 @_common_options
 @_guard
-def set_queue(name: str, concurrency: str, config_file: str | None, **flags: Any) -> None:
-    """Set queue NAME's concurrency."""
-    limit = None if concurrency.strip().lower() == "none" else _positive(concurrency)
-    _show_queues([_update_queue(name, config_file, flags, concurrency=limit)])
+def set_queue(
+    name: str,
+    concurrency: str | None,
+    rate_limit: str | None,
+    config_file: str | None,
+    **flags: Any,
+) -> None:
+    """Set queue NAME's concurrency or rate limit (what is not given is kept)."""
+    changes: dict[str, Any] = {}
+    if concurrency is not None:
+        changes["concurrency"] = None if _is_none(concurrency) else _positive(concurrency)
+    if rate_limit is not None:
+        changes["rate"] = None if _is_none(rate_limit) else _rate(rate_limit)
+    if not changes:
+        raise click.UsageError("give --concurrency, --rate-limit or both")
+    _show_queues([_update_queue(name, config_file, flags, **changes)])
+
+
+def _is_none(text: str) -> bool:
+    return text.strip().lower() == "none"
+
+
+def _rate(text: str) -> Rate:
+    from taskq.errors import InvalidTask
+    from taskq.flow import Rate
+
+    try:
+        return Rate.parse(text)
+    except InvalidTask as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
 
 
 @queues.command("list")
@@ -481,17 +513,18 @@ def _positive(text: str) -> int:
 
 
 def _show_queues(found: list[QueueSettings]) -> None:
-    rows = [("NAME", "PAUSED", "CONCURRENCY", "CHANGED")]
+    rows = [("NAME", "PAUSED", "CONCURRENCY", "RATE LIMIT", "CHANGED")]
     rows += [
         (
             q.name,
             "yes" if q.paused else "no",
             "unlimited" if q.concurrency is None else str(q.concurrency),
+            "none" if q.rate is None else str(q.rate),
             _when(q.updated_at),
         )
         for q in found
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 

@@ -63,6 +63,18 @@ async def test_patch_sets_and_clears_concurrency_and_keeps_what_is_left_out(
     assert (listed["paused"], listed["concurrency"]) == (False, None)
 
 
+async def test_patch_sets_and_clears_a_rate_limit(client: httpx.AsyncClient) -> None:
+    rated = await client.patch("/queues/api", json={"rate_limit": "10/min"})
+    assert rated.status_code == 200, rated.text
+    assert (rated.json()["rate_limit"], rated.json()["concurrency"]) == ("10/min", None)
+    assert (await queues(client))["api"]["rate_limit"] == "10/min"
+    # written as it is kept: 60 per 60 s is 60/min
+    again = await client.patch("/queues/api", json={"rate_limit": " 60 / 60s ", "concurrency": 2})
+    assert (again.json()["rate_limit"], again.json()["concurrency"]) == ("60/min", 2)
+    cleared = await client.patch("/queues/api", json={"rate_limit": None})
+    assert (cleared.json()["rate_limit"], cleared.json()["concurrency"]) == (None, 2)
+
+
 async def test_a_queue_name_with_escapes_is_the_queue_tasks_use(client: httpx.AsyncClient) -> None:
     response = await client.post("/queues/e-mail%20%C3%A9t%C3%A9/pause")
     assert response.status_code == 200, response.text
@@ -100,6 +112,10 @@ async def test_a_bad_queue_name_is_refused(
         (b'{"paused": 1}', 422, "paused"),
         (b'{"paused": null}', 422, "paused"),
         (b'{"limit": 3}', 422, "limit"),
+        (b'{"rate_limit": "fast"}', 422, "rate_limit"),
+        (b'{"rate_limit": "0/s"}', 422, "rate_limit"),
+        (b'{"rate_limit": "5/2d"}', 422, "rate_limit"),
+        (b'{"rate_limit": 5}', 422, "rate_limit"),
     ],
 )
 async def test_a_bad_patch_body_is_refused_and_changes_nothing(

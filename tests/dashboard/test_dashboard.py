@@ -289,3 +289,32 @@ def test_pause_resume_and_limit_a_queue_from_the_queues_page(
     page.wait_for_timeout(1500)
     expect(row).to_contain_text("unlimited")
     expect(row.locator(".badge-paused")).to_have_count(0)
+
+
+def test_set_and_clear_a_rate_limit_from_the_queues_page(
+    dashboard: Dashboard, http: httpx.Client
+) -> None:
+    queue = f"q2-{uuid.uuid4().hex[:8]}"
+    delayed(http, queue, 1)
+
+    def rate_limit() -> str | None:
+        found = [q for q in http.get("/queues").json()["queues"] if q["name"] == queue]
+        return found[0]["rate_limit"] if found else "missing"
+
+    page = dashboard.open("/queues")
+    row = page.locator(f".queues-table tr[data-queue='{queue}']")
+    row.locator("button[data-action=edit-limit]").click()
+    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    editor.locator("input[name=rate_limit]").fill("60 / 60s")
+    editor.locator("button[data-action=set-rate]").click()
+    expect(row.locator("[data-rate]")).to_have_text("≤ 60/min starts")  # as the service keeps it
+    wait_until(lambda: rate_limit() == "60/min", 5, what="GET /queues to show the rate")
+
+    row.locator("button[data-action=edit-limit]").click()
+    dashboard.refusals.append(422)
+    editor.locator("input[name=rate_limit]").fill("often")
+    editor.locator("button[data-action=set-rate]").click()
+    expect(editor.locator(".note-error")).to_contain_text("N/UNIT")
+    editor.locator("button[data-action=clear-rate]").click()
+    expect(row).to_contain_text("unlimited")
+    wait_until(lambda: rate_limit() is None, 5, what="GET /queues to show no rate")

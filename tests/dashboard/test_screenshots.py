@@ -103,8 +103,12 @@ def test_screenshots_of_every_page(
         expect(page.locator(".traceback").first).to_be_visible()
         page.screenshot(path=screenshot_dir / "task-failed.png")
 
+        # flow control on show: one queue limited and rated
+        limited = http.patch("/queues/reports", json={"concurrency": 2, "rate_limit": "100/min"})
+        assert limited.status_code == 200, limited.text
         page.goto(f"{wide.url}/dashboard#/queues")
         expect(page.locator(".queues-table tbody tr")).to_have_count(3)
+        expect(page.locator("[data-rate='100/min']")).to_be_visible()
         page.screenshot(path=screenshot_dir / "queues.png")
 
         page.goto(f"{wide.url}/dashboard#/workers")

@@ -30,7 +30,7 @@ async def resume_queue(request: Request) -> Response:
 
 
 async def patch_queue(request: Request) -> Response:
-    """PATCH /queues/{name}: change ``paused`` and/or ``concurrency``."""
+    """PATCH /queues/{name}: change ``paused``, ``concurrency``, ``rate_limit``."""
     settings = request.app.state.settings
     body = decode_json(await read_body(request, settings.max_body_bytes, settings.body_timeout_s))
     if not isinstance(body, dict):
@@ -39,12 +39,13 @@ async def patch_queue(request: Request) -> Response:
         patch = msgspec.convert(body, QueuePatch)
     except msgspec.ValidationError as exc:
         raise _refused(exc) from None
-    if patch.paused is msgspec.UNSET and patch.concurrency is msgspec.UNSET:
-        raise InvalidTask("give paused, concurrency or both", field="body")
+    if msgspec.UNSET is patch.paused is patch.concurrency is patch.rate_limit:
+        raise InvalidTask("give paused, concurrency, rate_limit or several", field="body")
     return await _update(
         request,
         paused=None if patch.paused is msgspec.UNSET else patch.paused,
         concurrency=KEEP if patch.concurrency is msgspec.UNSET else patch.concurrency,
+        rate=KEEP if patch.rate_limit is msgspec.UNSET else patch.rate_limit,
     )
 
 
@@ -53,17 +54,22 @@ async def _update(
     *,
     paused: bool | None = None,
     concurrency: int | Literal[Keep.KEEP] | None = KEEP,
+    rate: str | Literal[Keep.KEEP] | None = KEEP,
 ) -> Response:
     queue: Queue = request.app.state.queue
     settings = await queue.update_queue(
-        request.path_params["name"], paused=paused, concurrency=concurrency
+        request.path_params["name"], paused=paused, concurrency=concurrency, rate=rate
     )
     return json_response(settings_out(settings))
 
 
 def settings_out(settings: QueueSettings) -> QueueSettingsOut:
     return QueueSettingsOut(
-        settings.name, settings.paused, settings.concurrency, iso(settings.updated_at)
+        settings.name,
+        settings.paused,
+        settings.concurrency,
+        iso(settings.updated_at),
+        None if settings.rate is None else str(settings.rate),
     )
 
 
@@ -75,6 +81,7 @@ def _refused(exc: msgspec.ValidationError) -> InvalidTask:
         return InvalidTask(f"unknown field: {name}", field=name)
     for name, what in (
         ("concurrency", "concurrency must be an integer from 1, or null"),
+        ("rate_limit", "rate_limit must be N/UNIT (100/s, 10/min, 5/10s, 1000/h, 20/d), or null"),
         ("paused", "paused must be true or false"),
     ):
         if f"$.{name}`" in text:

@@ -99,8 +99,11 @@ def queues_out(found: QueueList, settings: dict[str, QueueSettings] | None = Non
     )
 
 
-def _flow(settings: QueueSettings | None) -> tuple[bool, int | None]:
-    return (False, None) if settings is None else (settings.paused, settings.concurrency)
+def _flow(settings: QueueSettings | None) -> tuple[bool, int | None, str | None]:
+    if settings is None:
+        return False, None, None
+    rate = None if settings.rate is None else str(settings.rate)
+    return settings.paused, settings.concurrency, rate
 
 
 def _idle(window_s: int) -> QueueWindowOut:

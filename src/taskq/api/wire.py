@@ -24,6 +24,9 @@ from taskq.task import (
     Status,
 )
 
+RATE_LIMIT_OUT = "at most N of its tasks start in any period (100/s, 10/min); null: no limit"
+# what a rate limit looks like (taskq/flow.py's Rate.parse checks its bounds)
+RATE_PATTERN = r"^\s*[0-9]+\s*/\s*([0-9]+(\.[0-9]+)?)?\s*(s|min|h|d)\s*$"
 # How deep a body's JSON may nest. Deeper documents are refused before anything else
 # reads them: decoding, encoding and each store's JSON functions recurse.
 MAX_DEPTH = 64
@@ -256,6 +259,7 @@ class QueueOut(msgspec.Struct, gc=False):
         int | None,
         Meta(description="at most this many of its tasks run at once; null: no limit"),
     ] = None
+    rate_limit: Annotated[str | None, Meta(description=RATE_LIMIT_OUT)] = None
 
 
 class QueuesOut(msgspec.Struct, gc=False):
@@ -427,6 +431,17 @@ class QueuePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         ]
         | msgspec.UnsetType
     ) = msgspec.UNSET
+    rate_limit: (
+        Annotated[
+            Annotated[str, Meta(pattern=RATE_PATTERN, max_length=40)] | None,
+            Meta(
+                description="at most N of its tasks start in any period, across every "
+                "worker: N/s, N/min, N/h, N/d, or N per several (5/10s); null: no limit",
+                examples=["100/s", "10/min"],
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class QueueSettingsOut(msgspec.Struct, gc=False):
@@ -436,3 +451,4 @@ class QueueSettingsOut(msgspec.Struct, gc=False):
     paused: bool
     concurrency: Annotated[int | None, Meta(description="null: no limit")]
     updated_at: Annotated[str | None, Meta(description="when it was last changed")]
+    rate_limit: Annotated[str | None, Meta(description=RATE_LIMIT_OUT)]

@@ -27,13 +27,20 @@ function Rates({ windows, field }) {
     <span class="muted small" title=${rest.map((w) => `${w.window_s / 60} min: ${rate(w[field])}`).join(", ")}>${rest.map((w) => rate(w[field])).join(" · ")}</span></span>`;
 }
 
-/** Paused or not, and the concurrency limit. */
+/** Paused or not, the concurrency limit and the rate limit. */
 function FlowState({ queue }) {
+  const rateLimit = queue.rate_limit ?? null;
   return html`<span class="flow-state">
     ${queue.paused ? html`<span class="badge badge-paused" title="No worker starts its tasks; running ones finish">paused</span>` : null}
+    ${queue.concurrency === null && rateLimit === null
+      ? html`<span class="muted" title="No limit on how many of its tasks run at once, nor how often they start">unlimited</span>`
+      : null}
     ${queue.concurrency === null
-      ? html`<span class="muted" title="No limit on how many of its tasks run at once">unlimited</span>`
+      ? null
       : html`<span class="limit" title=${`At most ${queue.concurrency} of its tasks running at once, across every worker`}>≤ ${number(queue.concurrency)} at once</span>`}
+    ${rateLimit === null
+      ? null
+      : html`<span class="limit" data-rate=${rateLimit} title=${`At most ${rateLimit.replace("/", " starts per ")}, across every worker`}>≤ ${rateLimit} starts</span>`}
   </span>`;
 }
 
@@ -50,6 +57,7 @@ const COLUMNS = 1 + 1 + STATUSES.length + 3; // name, flow, the statuses, oldest
 function QueueRow({ queue: q, mayChange, changed }) {
   const [editing, setEditing] = useState(false);
   const [limit, setLimit] = useState("");
+  const [rateLimit, setRateLimit] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const input = useRef(null);
@@ -71,6 +79,7 @@ function QueueRow({ queue: q, mayChange, changed }) {
   };
   const openEditor = () => {
     setLimit(q.concurrency === null ? "" : String(q.concurrency));
+    setRateLimit(q.rate_limit ?? "");
     setError(null);
     setEditing(!editing);
   };
@@ -88,6 +97,16 @@ function QueueRow({ queue: q, mayChange, changed }) {
     change(() => request("PATCH", path(q.name), { body: { concurrency: n } }));
   };
   const clear = () => change(() => request("PATCH", path(q.name), { body: { concurrency: null } }));
+  const setRate = (event) => {
+    event.preventDefault();
+    if (rateLimit.trim() === "") {
+      setError(new Error("A rate is N/UNIT: 100/s, 10/min, 5/10s, 1000/h (Clear for no limit)."));
+      return;
+    }
+    // the service checks and names what is wrong (422): one place for the rule
+    change(() => request("PATCH", path(q.name), { body: { rate_limit: rateLimit.trim() } }));
+  };
+  const clearRate = () => change(() => request("PATCH", path(q.name), { body: { rate_limit: null } }));
 
   const windows = [...q.windows].sort((a, b) => a.window_s - b.window_s);
   const row = html`<tr key="row" data-queue=${q.name} data-paused=${String(q.paused)} class=${editing || error ? "has-flow-edit" : ""}>
@@ -102,7 +121,7 @@ function QueueRow({ queue: q, mayChange, changed }) {
               : html`<button type="button" class="button small" data-action="pause" disabled=${busy}
                              title="Start none of its tasks; running ones finish" onClick=${() => change(() => post(path(q.name, "/pause")))}>Pause</button>`}
             <button type="button" class=${`button small ${editing ? "pressed" : ""}`} data-action="edit-limit" disabled=${busy}
-                    aria-expanded=${String(editing)} title="Set or clear how many of its tasks may run at once"
+                    aria-expanded=${String(editing)} title="Set or clear how many of its tasks may run at once, and how often they may start"
                     onClick=${openEditor}>Limit…</button>
           </div>`
         : null}
@@ -135,6 +154,20 @@ function QueueRow({ queue: q, mayChange, changed }) {
                                title="No limit on how many run at once" onClick=${clear}>Clear</button>`}
               <button type="button" class="link-button" onClick=${close}>Cancel</button>
             </span>
+          </form>
+          <form class="limit-form" novalidate onSubmit=${setRate}>
+            <label>Start at most
+              <input type="text" name="rate_limit" class="mono" size="8" placeholder="100/s" autocomplete="off"
+                     aria-label=${`Rate limit of ${q.name}`}
+                     value=${rateLimit} onInput=${(e) => setRateLimit(e.target.value)} disabled=${busy} />
+              of its tasks (N/s, N/min, N/h, N/d)</label>
+            <span class="limit-buttons">
+              <button type="submit" class="button small primary" data-action="set-rate" disabled=${busy}>Set</button>
+              ${(q.rate_limit ?? null) === null
+                ? null
+                : html`<button type="button" class="button small" data-action="clear-rate" disabled=${busy}
+                               title="No limit on how often its tasks start" onClick=${clearRate}>Clear</button>`}
+            </span>
           </form>`
         : null}
       ${error
@@ -149,11 +182,12 @@ export function Queues({ session }) {
   // the answer is computed at most once a second by the service: following `stats` is cheap
   const { data, error, loading, refresh } = useLive(() => get("/queues"), "queues", { on: { stats: () => true }, minGapMs: 1000 });
   const mayChange = canChange(session);
-  const [own, setOwn] = useState({}); // queue name -> {paused, concurrency, at}: a change's answer
+  const [own, setOwn] = useState({}); // queue name -> {paused, concurrency, rate_limit, at}: a change's answer
   const later = useRef(null);
   useEffect(() => () => clearTimeout(later.current), []);
   const changed = (settings) => {
-    setOwn((old) => ({ ...old, [settings.name]: { paused: settings.paused, concurrency: settings.concurrency, at: Date.now() } }));
+    const { paused, concurrency, rate_limit } = settings;
+    setOwn((old) => ({ ...old, [settings.name]: { paused, concurrency, rate_limit, at: Date.now() } }));
     refresh();
     clearTimeout(later.current);
     later.current = setTimeout(refresh, 1100); // once the cached answer has surely expired
@@ -162,8 +196,8 @@ export function Queues({ session }) {
   const current = (q) => {
     const mine = own[q.name];
     if (!mine || Date.now() - mine.at > OWN_ANSWER_MS) return q;
-    if (mine.paused === q.paused && mine.concurrency === q.concurrency) return q;
-    return { ...q, paused: mine.paused, concurrency: mine.concurrency };
+    if (mine.paused === q.paused && mine.concurrency === q.concurrency && mine.rate_limit === q.rate_limit) return q;
+    return { ...q, paused: mine.paused, concurrency: mine.concurrency, rate_limit: mine.rate_limit };
   };
   if (!data) return error ? html`<${ErrorNote} error=${error} />` : html`<${Loading} />`;
   return html`<div class="page queues">
@@ -181,7 +215,7 @@ export function Queues({ session }) {
         : html`<div class="table-wrap"><table class="table queues-table">
             <thead><tr>
               <th>queue</th>
-              <th title="paused: no worker starts its tasks; the limit: how many may run at once">flow</th>
+              <th title="paused: no worker starts its tasks; the limits: how many may run at once, how many may start per period">flow</th>
               ${STATUSES.map((s) => html`<th key=${s} class="num"><i class=${`dot dot-${s}`}></i>${s}</th>`)}
               <th class="num wrap" title="since the run_at of its oldest task that is queued, due and held by no worker">oldest ready</th>
               <th class="num" title="per second over the last minute; then the last 5 and 15 minutes">completed/s</th>
