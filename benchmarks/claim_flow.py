@@ -10,9 +10,11 @@ variants, interleaved rep by rep so the machine's drift hits them alike:
 * ``before``: the claim as it was before flow control (SQLite: the plain statement with no
   read of the queues table; PostgreSQL: the old statement, rebuilt below);
 * ``no settings``: today's claim on a store with no queues row (what every user without
-  flow control runs);
+  flow control runs; on PostgreSQL the plain statement, ``claim_plain``);
 * ``other queues set``: a paused and a limited queue exist, but the tasks are in another;
-* ``limited``: every task in a queue limited to ``--batch`` (the limited path, its lock).
+* ``limited``: every task in a queue limited to ``--batch`` (the limited path, its lock);
+* ``rated``: every task in a queue with a rate limit it never reaches (1,000,000/s): the
+  limited path, and a start recorded per task.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -31,12 +33,10 @@ from unittest import mock
 import taskq
 from taskq.drivers.postgres import driver as pg_driver
 from taskq.drivers.sqlite import flow as sqlite_flow
+from taskq.flow import Rate
 from taskq.queue import Queue
 from taskq.task import NewTask
 
-NOT_IN = (
-    "    AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused OR concurrency IS NOT NULL)\n"
-)
 OLD_PG_CLAIM = """
 WITH picked AS MATERIALIZED ({ready}),
 ranked AS (
@@ -50,20 +50,26 @@ FROM ranked
 WHERE t.seq = ranked.seq
 RETURNING {t_columns}
 """
-VARIANTS = ("before", "no settings", "other queues set", "limited")
+VARIANTS = ("before", "no settings", "other queues set", "limited", "rated")
+
+
+@contextmanager
+def _patched(claims: AbstractContextManager[Any], held_back: type[Any]) -> Iterator[None]:
+    with claims, mock.patch.object(held_back, "maybe", return_value=True):
+        yield
 
 
 def _before(database: str) -> AbstractContextManager[Any]:
     if database.startswith("postgresql"):
         old = {
             ready: OLD_PG_CLAIM.format(
-                ready=pg_driver.SQL[ready].strip().replace(NOT_IN, ""),
+                ready=pg_driver.SQL[ready].format(held_back="TRUE").strip(),
                 t_columns=pg_driver.T_COLUMNS,
             )
             for ready in pg_driver.CLAIM
         }
-        assert all(NOT_IN not in text for text in old.values())
-        return mock.patch.dict(pg_driver.CLAIM, old)
+        # every claim the old statement, with no plain statement tried first
+        return _patched(mock.patch.dict(pg_driver.CLAIM, old), pg_driver.flow.HeldBack)
 
     def plain(conn: Any, query: str, args: dict[str, Any], queues: Any) -> list[Any]:
         return conn.execute(query, args).fetchall()  # type: ignore[no-any-return]
@@ -73,7 +79,7 @@ def _before(database: str) -> AbstractContextManager[Any]:
 
 async def one_run(database: str, variant: str, tasks: int, batch: int) -> float:
     """Median µs per claim call of one drain of ``tasks``."""
-    queue_name = "lim" if variant == "limited" else "default"
+    queue_name = "lim" if variant in ("limited", "rated") else "default"
     patch: Callable[[str], AbstractContextManager[Any]] = (
         _before if variant == "before" else lambda _: nullcontext()
     )
@@ -85,6 +91,8 @@ async def one_run(database: str, variant: str, tasks: int, batch: int) -> float:
             await driver.update_queue("limited-one", concurrency=4, now=now)
         if variant == "limited":
             await driver.update_queue("lim", concurrency=batch, now=now)
+        if variant == "rated":
+            await driver.update_queue("lim", rate=Rate(1_000_000, 1.0), now=now)
         for start in range(0, tasks, 1000):
             count = min(1000, tasks - start)
             await driver.enqueue(

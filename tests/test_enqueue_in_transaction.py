@@ -204,6 +204,21 @@ async def test_an_idempotency_key_is_read_in_the_transaction(queue: Queue, own: 
     assert plain.id == first.id
 
 
+async def test_a_unique_key_holds_in_the_transaction_and_against_stored_tasks(
+    queue: Queue, own: Own
+) -> None:
+    held = await queue.enqueue("uppercase", {"text": "a"}, unique_key="u1")
+    answered = await queue.enqueue("uppercase", {"text": "b"}, unique_key="u1", connection=own.raw)
+    assert answered.id == held.id
+    mine = await queue.enqueue("uppercase", unique_key="u2", connection=own.raw)
+    again = await queue.enqueue("uppercase", unique_key="u2", connection=own.raw)
+    assert again.id == mine.id
+    await own.commit()
+    stored = await queue.get(mine.id)
+    assert stored is not None
+    assert stored.unique_key == "u2"
+
+
 async def test_a_key_stored_before_returns_the_stored_task(queue: Queue, own: Own) -> None:
     before = await queue.enqueue("uppercase", {"text": "a"}, idempotency_key="k2")
     found = await queue.enqueue(

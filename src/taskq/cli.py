@@ -249,6 +249,7 @@ def run(config_file: str | None, **flags: Any) -> None:
     applied = migrations.migrate(settings.database)
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    _apply_queue_settings(settings)
     # fail on a bad --actions module before the app starts
     Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
     worker = with_worker(settings)
@@ -267,6 +268,7 @@ def api(config_file: str | None, **flags: Any) -> None:
     _one_process_only(settings)
     sock = _bind(settings)
     migrations.check(settings.database)
+    _apply_queue_settings(settings)
     _serve("API", settings, sock)
 
 
@@ -280,8 +282,23 @@ def worker(config_file: str | None, **flags: Any) -> None:
     settings = _settings(config_file, **flags)
     _one_process_only(settings)
     migrations.check(settings.database)
+    _apply_queue_settings(settings)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_work(settings))
+
+
+def _apply_queue_settings(settings: Settings) -> None:
+    """Write the queue settings of the config file (``[queue_settings.NAME]``) to the store,
+    where every process reads them: the file wins over what was set since, at each start."""
+    if not settings.queue_settings:
+        return
+
+    async def apply(queue: Queue) -> None:
+        for name, config in settings.queue_settings.items():
+            told = await queue.update_queue(name, **config.changes())
+            log.info("queue %s: %s", name, describe_queue(told))
+
+    asyncio.run(_with_queue(settings, apply))
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -510,6 +527,14 @@ def _positive(text: str) -> int:
         return int(text)
     except ValueError:
         raise click.BadParameter("an integer from 1, or none", param_hint="--concurrency") from None
+
+
+def describe_queue(settings: QueueSettings) -> str:
+    """A queue's settings in words, as its log line and ``taskq queues list`` say them."""
+    concurrency = "unlimited" if settings.concurrency is None else str(settings.concurrency)
+    rate = "none" if settings.rate is None else str(settings.rate)
+    paused = "paused" if settings.paused else "not paused"
+    return f"{paused}, concurrency {concurrency}, rate limit {rate}"
 
 
 def _show_queues(found: list[QueueSettings]) -> None:

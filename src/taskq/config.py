@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -20,8 +20,42 @@ from pydantic_settings import (
 )
 
 from taskq.drivers import check_url
+from taskq.errors import InvalidTask
+from taskq.flow import KEEP, Keep, Rate
 
 DEFAULT_CONFIG_FILE = "taskq.toml"
+
+
+class QueueConfig(BaseModel):
+    """A queue's flow control as ``taskq.toml`` gives it (``[queue_settings.NAME]``): each
+    key given is written to the store when a taskq process starts; one left out is kept.
+    ``"none"`` clears a limit (TOML has no null)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    paused: bool | None = None
+    concurrency: Annotated[int, Field(ge=1, le=2**31 - 1)] | Literal["none"] | None = None
+    rate_limit: str | None = None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str | None) -> str | None:
+        if value is not None and value != "none":
+            try:
+                Rate.parse(value)
+            except InvalidTask as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The keyword arguments of ``Queue.update_queue`` this asks for."""
+        concurrency: int | Keep | None = KEEP
+        if self.concurrency is not None:
+            concurrency = None if self.concurrency == "none" else self.concurrency
+        rate: Rate | Keep | None = KEEP
+        if self.rate_limit is not None:
+            rate = None if self.rate_limit == "none" else Rate.parse(self.rate_limit)
+        return {"paused": self.paused, "concurrency": concurrency, "rate": rate}
 
 
 class Settings(BaseSettings):
@@ -75,6 +109,11 @@ class Settings(BaseSettings):
     )
     cron: dict[str, str] = Field(
         {}, description="schedules by action name: the service enqueues each on its cron"
+    )
+    queue_settings: dict[str, QueueConfig] = Field(
+        {},
+        description="flow control by queue name (paused, concurrency, rate_limit), written to"
+        " the store when a process starts",
     )
     poll_interval_s: float = Field(1.0, gt=0, description="check for work from other processes")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite fsync level")

@@ -67,3 +67,46 @@ def test_a_bad_rate_is_refused_by_the_cli(procs: Processes, database_url: str) -
     neither = procs.run("queues", "set", "api", "--database", database_url)
     assert neither.returncode == 2
     assert "--concurrency, --rate-limit or both" in neither.stderr
+
+
+def test_queue_settings_in_taskq_toml_are_written_to_the_store_at_start(
+    procs: Processes, database_url: str
+) -> None:
+    (procs.workdir / "taskq.toml").write_text(
+        "[queue_settings.api]\n"
+        'rate_limit = "100/min"\n'
+        "concurrency = 3\n"
+        "[queue_settings.held]\n"
+        "paused = true\n",
+        encoding="utf-8",
+    )
+    api = procs.start("api", "--database", database_url, name="api")
+    api.wait_ready()
+    with httpx.Client(base_url=api.url, timeout=5) as http:
+        found = {q["name"]: q for q in http.get("/queues").json()["queues"]}
+        assert (found["api"]["rate_limit"], found["api"]["concurrency"]) == ("100/min", 3)
+        assert found["held"]["paused"] is True
+        # a change made since holds until the next start applies the file again
+        assert http.post("/queues/held/resume").status_code == 200
+    assert "queue api: not paused, concurrency 3, rate limit 100/min" in api.log()
+
+    (procs.workdir / "taskq.toml").write_text(
+        '[queue_settings.api]\nrate_limit = "none"\n', encoding="utf-8"
+    )
+    listed = procs.run("queues", "list", "--database", database_url)
+    assert "100/min" in listed.stdout  # `taskq queues` does not apply the file
+    worker = procs.start("worker", "--database", database_url, http=False, name="worker")
+    worker.wait_log("queue api: not paused, concurrency 3, rate limit none")
+    listed = procs.run("queues", "list", "--database", database_url)
+    assert "100/min" not in listed.stdout
+
+
+def test_a_bad_rate_in_taskq_toml_stops_the_start_with_its_reason(
+    procs: Processes, database_url: str
+) -> None:
+    (procs.workdir / "taskq.toml").write_text(
+        '[queue_settings.api]\nrate_limit = "often"\n', encoding="utf-8"
+    )
+    done = procs.run("worker", "--database", database_url)
+    assert done.returncode != 0
+    assert "rate_limit must be N/UNIT" in done.stderr

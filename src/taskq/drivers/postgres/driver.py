@@ -52,13 +52,21 @@ DELETE = SQL["delete"].format(columns=COLUMNS)
 GET_BY_KEYS = SQL["get_by_keys"].format(columns=COLUMNS)
 GET_BY_UNIQUE_KEYS = SQL["get_by_unique_keys"].format(columns=COLUMNS)
 REQUEUE = SQL["requeue"].format(columns=COLUMNS, retryable=SQL["retryable"])
+READY = ("ready_any_queue", "ready_in_queue", "ready_in_queues")
 CLAIM = {
     ready: SQL["claim"].format(
-        ready=SQL[ready].strip(),
+        ready=SQL[ready].format(held_back=SQL["held_back_left_out"].strip()).strip(),
         only=SQL[ready.replace("ready_", "only_", 1)].strip(),
         t_columns=T_COLUMNS,
     )
-    for ready in ("ready_any_queue", "ready_in_queue", "ready_in_queues")
+    for ready in READY
+}
+CLAIM_PLAIN = {
+    ready: SQL["claim_plain"].format(
+        ready=SQL[ready].format(held_back=SQL["none_held_back"].strip()).strip(),
+        t_columns=T_COLUMNS,
+    )
+    for ready in READY
 }
 MAX_SEQ = 2**63 - 1
 # An enqueue of at least this many tasks is a batch already: it skips the group commit.
@@ -94,6 +102,7 @@ class PostgresDriver:
         self._wakeups = Listen(self._listening, self._db.where)
         self._merged = Merged(self._db)
         self._rounds = Coalescer(self._merged.write_round)
+        self._held_back = flow.HeldBack(self._db)
 
     @property
     def max_size(self) -> int:
@@ -315,6 +324,10 @@ class PostgresDriver:
             now=now,
             start=start,
         )
+        if not self._held_back.maybe():
+            found = await self._db.fetchall(CLAIM_PLAIN[rows.ready_variant(queues)], args)
+            if found or not await self._held_back.check():
+                return rows.claimed(found)
         return rows.claimed(await self._db.fetchall(query, args))
 
     async def start(

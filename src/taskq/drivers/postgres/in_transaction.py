@@ -20,7 +20,7 @@ from psycopg.rows import tuple_row
 from taskq import codec
 from taskq.drivers import rows
 from taskq.drivers.postgres.connection import one_line, read_as_taskq
-from taskq.drivers.postgres.merged import enqueue_row
+from taskq.drivers.postgres.merged import enqueue_row, enqueue_statement
 from taskq.drivers.rows import COLUMNS, row_to_task
 from taskq.drivers.statements import load
 from taskq.errors import InvalidTask
@@ -51,7 +51,9 @@ async def insert(conn: UserConnection, tasks: Sequence[NewTask], now: float) -> 
     ``conn``, in its NewTask's place."""
     batch = [enqueue_row(t, now) for t in tasks]
     try:
-        found = await _fetchall(conn, SQL["enqueue"], {"rows": codec.encode(batch), "now": now})
+        found = await _fetchall(
+            conn, enqueue_statement(batch), {"rows": codec.encode(batch), "now": now}
+        )
     except (psycopg.DataError, psycopg.IntegrityError) as exc:
         raise InvalidTask(f"PostgreSQL cannot store this task: {one_line(exc)}") from exc
     seq_of: dict[str, int] = {row[0]: row[1] for row in found}

@@ -19,6 +19,13 @@ from taskq.errors import InvalidTask, StoreUnavailable
 from taskq.task import NewTask
 
 SQL = load("taskq.drivers.postgres")
+ENQUEUE_KEYED = SQL["enqueue"].format(on_conflict=SQL["on_key_conflict"].strip())
+ENQUEUE_UNIQUE = SQL["enqueue"].format(on_conflict=SQL["on_any_conflict"].strip())
+
+
+def enqueue_statement(batch: list[Row]) -> str:
+    """The enqueue statement for ``batch``: the cheaper one unless it holds a unique key."""
+    return ENQUEUE_UNIQUE if any(r.unique_key is not None for r in batch) else ENQUEUE_KEYED
 
 
 class Row(msgspec.Struct, omit_defaults=True):
@@ -109,7 +116,9 @@ class Merged:
         now = max(now for _, now in enqueues)
         async with self._db.connection() as conn:
             try:
-                cur = await conn.execute(SQL["enqueue"], {"rows": codec.encode(batch), "now": now})
+                cur = await conn.execute(
+                    enqueue_statement(batch), {"rows": codec.encode(batch), "now": now}
+                )
                 seq_of = {row[0]: row[1] for row in await cur.fetchall()}
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
                 # e.g. a NUL character, which PostgreSQL text and JSONB cannot hold

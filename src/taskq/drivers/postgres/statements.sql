@@ -10,9 +10,8 @@
 -- which PostgreSQL unpacks far faster than it runs one INSERT a row. ORDER BY keeps seq
 -- (the FIFO tie-break) in submission order. A row whose idempotency key is taken, or whose
 -- unique key an active task holds (0008), is skipped (and returns nothing); the caller
--- then reads the stored task. (PostgreSQL takes one ON CONFLICT clause: without a target
--- it covers both keys, and an id stored already, which the caller reports.) A task due
--- by %(now)s wakes the workers.
+-- then reads the stored task (its ON CONFLICT: one of the two below). A task due by
+-- %(now)s wakes the workers.
 WITH changed AS (
     INSERT INTO taskq_tasks (id, action, payload, queue, priority, max_attempts, timeout_s,
         run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key)
@@ -26,10 +25,21 @@ WITH changed AS (
         WITH ORDINALITY AS new (id, action, payload, queue, priority, max_attempts, timeout_s,
             run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key, n)
     ORDER BY n
-    ON CONFLICT DO NOTHING
+    {on_conflict}
     RETURNING id, seq, run_at),
 woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE run_at <= %(now)s LIMIT 1)
 SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
+
+-- name: on_key_conflict
+-- A batch without unique keys: only the idempotency key can be taken (and a task id
+-- stored already is an error, as it should be).
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+
+-- name: on_any_conflict
+-- A batch with unique keys: PostgreSQL takes one ON CONFLICT clause, and without a target
+-- it covers both keys (and an id stored already, which the caller reports). Only such a
+-- batch pays for it: every unique index is then probed before each row goes in.
+ON CONFLICT DO NOTHING
 
 -- name: get_by_keys
 -- A separate statement: its fresh snapshot sees a key another transaction just committed.
@@ -44,8 +54,7 @@ ORDER BY unique_key, seq DESC
 -- name: ready_any_queue
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
-    AND queue NOT IN (SELECT name FROM taskq_queues
-        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+    AND {held_back}
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -55,8 +64,7 @@ FOR UPDATE SKIP LOCKED
 -- sort every ready row of the table first.
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s AND queue = %(queue)s
-    AND queue NOT IN (SELECT name FROM taskq_queues
-        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+    AND {held_back}
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -65,11 +73,44 @@ FOR UPDATE SKIP LOCKED
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
     AND queue = ANY(%(queues)s::text[])
-    AND queue NOT IN (SELECT name FROM taskq_queues
-        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+    AND {held_back}
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
+
+-- name: held_back_left_out
+-- {held_back} in claim's ready_* statement: the tasks of paused and limited queues are
+-- left to the rest of the claim.
+queue NOT IN (SELECT name FROM taskq_queues
+    WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+
+-- name: none_held_back
+-- {held_back} in claim_plain's: a one-time filter (the subquery is uncorrelated, so it is
+-- read once, before the scan), that takes nothing while a queue is paused or limited.
+NOT EXISTS (SELECT FROM taskq_queues
+    WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+
+-- name: any_held_back
+SELECT EXISTS (SELECT FROM taskq_queues
+    WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+
+-- name: claim_plain
+-- The claim of a store where no queue is paused or limited (most stores): claim without
+-- its flow control, the statement being the smaller. Its ready_* statement takes nothing
+-- when some queue is held back (none_held_back, in this statement's own snapshot, so no
+-- task of a queue paused before it is taken); the driver (postgres/flow.py) then runs
+-- claim. The CTE is materialised for the reason given there.
+WITH picked AS MATERIALIZED ({ready}),
+ranked AS (
+    SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= %(start)s AS starts
+    FROM picked)
+UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
+    status = CASE WHEN ranked.starts THEN 'running' ELSE t.status END,
+    attempts = t.attempts + ranked.starts::int,
+    started_at = CASE WHEN ranked.starts THEN %(now)s ELSE t.started_at END
+FROM ranked
+WHERE t.seq = ranked.seq
+RETURNING {t_columns}
 
 -- name: claim
 -- The one claim: lock up to %(n)s ready tasks (a ready_* statement; SKIP LOCKED, so
