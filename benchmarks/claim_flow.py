@@ -8,7 +8,8 @@ started, as for idle runners) and completes each batch, timing the claims only. 
 variants, interleaved rep by rep so the machine's drift hits them alike:
 
 * ``before``: the claim as it was before flow control (SQLite: the plain statement with no
-  read of the queues table; PostgreSQL: the old statement, rebuilt below);
+  read of the queues table; PostgreSQL: the old statement, ``claim_plain`` without its
+  filter, every claim);
 * ``no settings``: today's claim on a store with no queues row (what every user without
   flow control runs; on PostgreSQL the plain statement, ``claim_plain``);
 * ``other queues set``: a paused and a limited queue exist, but the tasks are in another;
@@ -37,19 +38,6 @@ from taskq.flow import Rate
 from taskq.queue import Queue
 from taskq.task import NewTask
 
-OLD_PG_CLAIM = """
-WITH picked AS MATERIALIZED ({ready}),
-ranked AS (
-    SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= %(start)s AS starts
-    FROM picked)
-UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
-    status = CASE WHEN ranked.starts THEN 'running' ELSE t.status END,
-    attempts = t.attempts + ranked.starts::int,
-    started_at = CASE WHEN ranked.starts THEN %(now)s ELSE t.started_at END
-FROM ranked
-WHERE t.seq = ranked.seq
-RETURNING {t_columns}
-"""
 VARIANTS = ("before", "no settings", "other queues set", "limited", "rated")
 
 
@@ -61,8 +49,9 @@ def _patched(claims: AbstractContextManager[Any], held_back: type[Any]) -> Itera
 
 def _before(database: str) -> AbstractContextManager[Any]:
     if database.startswith("postgresql"):
+        # the statement before flow control is claim_plain without its one-time filter
         old = {
-            ready: OLD_PG_CLAIM.format(
+            ready: pg_driver.SQL["claim_plain"].format(
                 ready=pg_driver.SQL[ready].format(held_back="TRUE").strip(),
                 t_columns=pg_driver.T_COLUMNS,
             )

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.heard import Heard
 from tests.tcp_proxy import TcpProxy
 
 import taskq
@@ -156,3 +157,14 @@ def fresh_database_url(request: pytest.FixtureRequest) -> str:
 async def queue(database_url: str) -> AsyncIterator[Queue]:
     async with Queue.connect(database_url) as q:
         yield q
+
+
+@pytest.fixture
+async def heard(queue: Queue) -> AsyncIterator[Heard]:
+    """A subscriber to ``queue``'s events, keeping what it is told."""
+    heard = Heard()
+    unsubscribe = await queue.events.subscribe(heard)
+    try:
+        yield heard
+    finally:
+        await unsubscribe()

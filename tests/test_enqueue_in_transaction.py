@@ -13,10 +13,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests.support.heard import Heard
 from tests.support.waiting import until, until_terminal
 from tests.support.worker import actions, is_waiting_for_work, running
 
-from taskq.events import Batch
 from taskq.queue import KeyReused, Queue
 from taskq.task import NewTask, Status
 
@@ -101,29 +101,6 @@ async def own(kind: str, url: str) -> AsyncIterator[Own]:
         yield conn
     finally:
         await conn.close()
-
-
-class Heard:
-    """The task events a subscriber was given."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch | None] = []
-
-    def __call__(self, batch: Batch | None) -> None:
-        self.batches.append(batch)
-
-    def kinds(self, task_id: str) -> list[str]:
-        return [t.kind for b in self.batches if b is not None for t in b.tasks if t.id == task_id]
-
-
-@pytest.fixture
-async def heard(queue: Queue) -> AsyncIterator[Heard]:
-    heard = Heard()
-    unsubscribe = await queue.events.subscribe(heard)
-    try:
-        yield heard
-    finally:
-        await unsubscribe()
 
 
 async def watched_out(queue: Queue) -> None:
