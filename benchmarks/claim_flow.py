@@ -15,7 +15,9 @@ variants, interleaved rep by rep so the machine's drift hits them alike:
 * ``other queues set``: a paused and a limited queue exist, but the tasks are in another;
 * ``limited``: every task in a queue limited to ``--batch`` (the limited path, its lock);
 * ``rated``: every task in a queue with a rate limit it never reaches (1,000,000/s): the
-  limited path, and a start recorded per task.
+  limited path, and a start recorded per task;
+* ``keyed``: every task with a concurrency key, 1,000 keys in turn (one of each may run):
+  the keyed path, a key's lock and count per key started.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from taskq.flow import Rate
 from taskq.queue import Queue
 from taskq.task import NewTask
 
-VARIANTS = ("before", "no settings", "other queues set", "limited", "rated")
+VARIANTS = ("before", "no settings", "other queues set", "limited", "rated", "keyed")
 
 
 @contextmanager
@@ -84,8 +86,9 @@ async def one_run(database: str, variant: str, tasks: int, batch: int) -> float:
             await driver.update_queue("lim", rate=Rate(1_000_000, 1.0), now=now)
         for start in range(0, tasks, 1000):
             count = min(1000, tasks - start)
+            keys = [f"k{(start + i) % 1000}" if variant == "keyed" else None for i in range(count)]
             await driver.enqueue(
-                [NewTask(action="a", queue=queue_name) for _ in range(count)], now=now
+                [NewTask(action="a", queue=queue_name, concurrency_key=k) for k in keys], now=now
             )
         timings: list[float] = []
         with patch(database):

@@ -63,6 +63,7 @@ COMMON_FLAGS = (
 HTTP_FLAGS = (
     "host",
     "port",
+    "processes",
     "allow_anonymous",
     "cors_origins",
     "max_body_bytes",
@@ -252,9 +253,13 @@ def run(config_file: str | None, **flags: Any) -> None:
     _apply_queue_settings(settings)
     # fail on a bad --actions module before the app starts
     Actions.load(settings.actions, demo_delay_ms=settings.demo_delay_ms)
-    worker = with_worker(settings)
-    _serve("API and worker", settings, sock, alongside=worker)
-    worker.exit_if_stuck()  # the server has stopped and closed the queue
+
+    def serve_one() -> None:
+        worker = with_worker(settings)
+        _serve("API and worker", settings, sock, alongside=worker)
+        worker.exit_if_stuck()  # the server has stopped and closed the queue
+
+    _serve_processes(settings, serve_one)
 
 
 @main.command()
@@ -269,7 +274,21 @@ def api(config_file: str | None, **flags: Any) -> None:
     sock = _bind(settings)
     migrations.check(settings.database)
     _apply_queue_settings(settings)
-    _serve("API", settings, sock)
+    _serve_processes(settings, lambda: _serve("API", settings, sock))
+
+
+def _serve_processes(settings: Settings, serve_one: Callable[[], None]) -> None:
+    """``serve_one`` here, or in ``--processes`` forked children sharing the bound port."""
+    if settings.processes == 1:
+        serve_one()
+        return
+    from taskq.api.processes import serve_processes
+    from taskq.drivers import is_memory_url
+
+    if is_memory_url(settings.database):
+        raise TaskqError("memory:// lives in one process: --processes needs SQLite or PostgreSQL")
+    _check_exposure(settings)  # once, before the children start
+    sys.exit(serve_processes(settings.processes, serve_one))
 
 
 @main.command()
@@ -436,6 +455,7 @@ def queues() -> None:
     taskq queues pause emails
     taskq queues set emails --concurrency 4
     taskq queues set emails --rate-limit 100/min
+    taskq queues set sync --key-concurrency 2
     taskq queues set emails --concurrency none --rate-limit none
     taskq queues list
     """
@@ -472,23 +492,34 @@ def resume_queue(name: str, config_file: str | None, **flags: Any) -> None:
     help="at most N of the queue's tasks start in any period (100/s, 10/min, 5/10s, 1000/h,"
     " 20/d), across every worker; none: no limit",
 )
+@click.option(
+    "--key-concurrency",
+    metavar="N|none",
+    help="at most N of the queue's tasks holding one concurrency key running at once; none: 1",
+)
 @_common_options
 @_guard
 def set_queue(
     name: str,
     concurrency: str | None,
     rate_limit: str | None,
+    key_concurrency: str | None,
     config_file: str | None,
     **flags: Any,
 ) -> None:
-    """Set queue NAME's concurrency or rate limit (what is not given is kept)."""
+    """Set queue NAME's concurrency, rate limit or key concurrency (what is not given is
+    kept)."""
     changes: dict[str, Any] = {}
     if concurrency is not None:
         changes["concurrency"] = None if _is_none(concurrency) else _positive(concurrency)
     if rate_limit is not None:
         changes["rate"] = None if _is_none(rate_limit) else _rate(rate_limit)
+    if key_concurrency is not None:
+        changes["key_concurrency"] = (
+            None if _is_none(key_concurrency) else _positive(key_concurrency, "--key-concurrency")
+        )
     if not changes:
-        raise click.UsageError("give --concurrency, --rate-limit or both")
+        raise click.UsageError("give --concurrency, --rate-limit, --key-concurrency or several")
     _show_queues([_update_queue(name, config_file, flags, **changes)])
 
 
@@ -522,11 +553,11 @@ def _update_queue(
     return asyncio.run(_with_queue(settings, lambda q: q.update_queue(name, **changes)))
 
 
-def _positive(text: str) -> int:
+def _positive(text: str, flag: str = "--concurrency") -> int:
     try:
         return int(text)
     except ValueError:
-        raise click.BadParameter("an integer from 1, or none", param_hint="--concurrency") from None
+        raise click.BadParameter("an integer from 1, or none", param_hint=flag) from None
 
 
 def describe_queue(settings: QueueSettings) -> str:
@@ -534,17 +565,18 @@ def describe_queue(settings: QueueSettings) -> str:
     concurrency = "unlimited" if settings.concurrency is None else str(settings.concurrency)
     rate = "none" if settings.rate is None else str(settings.rate)
     paused = "paused" if settings.paused else "not paused"
-    return f"{paused}, concurrency {concurrency}, rate limit {rate}"
+    return f"{paused}, concurrency {concurrency}, rate limit {rate}, per key {settings.per_key}"
 
 
 def _show_queues(found: list[QueueSettings]) -> None:
-    rows = [("NAME", "PAUSED", "CONCURRENCY", "RATE LIMIT", "CHANGED")]
+    rows = [("NAME", "PAUSED", "CONCURRENCY", "RATE LIMIT", "PER KEY", "CHANGED")]
     rows += [
         (
             q.name,
             "yes" if q.paused else "no",
             "unlimited" if q.concurrency is None else str(q.concurrency),
             "none" if q.rate is None else str(q.rate),
+            str(q.per_key),
             _when(q.updated_at),
         )
         for q in found

@@ -36,6 +36,7 @@ class QueueConfig(BaseModel):
     paused: bool | None = None
     concurrency: Annotated[int, Field(ge=1, le=2**31 - 1)] | Literal["none"] | None = None
     rate_limit: str | None = None
+    key_concurrency: Annotated[int, Field(ge=1, le=2**31 - 1)] | Literal["none"] | None = None
 
     @field_validator("rate_limit")
     @classmethod
@@ -55,7 +56,15 @@ class QueueConfig(BaseModel):
         rate: Rate | Keep | None = KEEP
         if self.rate_limit is not None:
             rate = None if self.rate_limit == "none" else Rate.parse(self.rate_limit)
-        return {"paused": self.paused, "concurrency": concurrency, "rate": rate}
+        key_concurrency: int | Keep | None = KEEP
+        if self.key_concurrency is not None:
+            key_concurrency = None if self.key_concurrency == "none" else self.key_concurrency
+        return {
+            "paused": self.paused,
+            "concurrency": concurrency,
+            "rate": rate,
+            "key_concurrency": key_concurrency,
+        }
 
 
 class Settings(BaseSettings):
@@ -85,6 +94,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         [], description="comma-separated origins whose pages may call the API (CORS)"
     )
+    processes: int = Field(
+        1, ge=1, le=64, description="server processes sharing the port, each a whole service"
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="largest request body")
     max_header_bytes: int = Field(
         64 * 1024,
@@ -112,8 +124,8 @@ class Settings(BaseSettings):
     )
     queue_settings: dict[str, QueueConfig] = Field(
         {},
-        description="flow control by queue name (paused, concurrency, rate_limit), written to"
-        " the store when a process starts",
+        description="flow control by queue name (paused, concurrency, rate_limit,"
+        " key_concurrency), written to the store when a process starts",
     )
     poll_interval_s: float = Field(1.0, gt=0, description="check for work from other processes")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="SQLite fsync level")

@@ -17,6 +17,10 @@ host obeys a change at its next claim:
   the claim that starts it); a claim counts the starts after ``now - per_s`` (later ones
   too: a claim whose ``now`` was taken before another's commit still sees it). Like a
   concurrency, a rated queue's tasks are never prefetched.
+* **key_concurrency**: at most that many (1 when not set) of the queue's tasks holding one
+  ``concurrency_key`` run at once, across all workers. Keyed tasks are claimed only to
+  start, never prefetched; a claim skips the keys at their limit, so one busy key never
+  holds back the others' tasks behind it.
 """
 
 from __future__ import annotations
@@ -97,6 +101,12 @@ class QueueSettings(msgspec.Struct, frozen=True, gc=False):
     concurrency: int | None = None
     updated_at: float | None = None  # None: never set (the defaults)
     rate: Rate | None = None
+    key_concurrency: int | None = None  # None: 1
+
+    @property
+    def per_key(self) -> int:
+        """How many of its tasks holding one concurrency key may run at once."""
+        return 1 if self.key_concurrency is None else self.key_concurrency
 
     @property
     def holds_back(self) -> bool:
@@ -133,6 +143,7 @@ def updated(
     paused: bool | None,
     concurrency: int | Literal[Keep.KEEP] | None,
     rate: Rate | Literal[Keep.KEEP] | None = KEEP,
+    key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
     now: float,
 ) -> QueueSettings:
     """``current`` with the settings given changed (None / KEEP: left as they are)."""
@@ -142,6 +153,7 @@ def updated(
         concurrency=current.concurrency if concurrency is KEEP else concurrency,
         updated_at=now,
         rate=current.rate if rate is KEEP else rate,
+        key_concurrency=current.key_concurrency if key_concurrency is KEEP else key_concurrency,
     )
 
 

@@ -407,10 +407,11 @@ class Queue:
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         rate: Rate | str | Literal[Keep.KEEP] | None = KEEP,
+        key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
     ) -> QueueSettings:
-        """Pause or resume queue ``name``, or set its concurrency or its rate (``"100/s"``,
-        ``Rate(100, 1.0)``; None: unlimited); what is not given is kept. Workers obey at
-        their next claim (taskq/flow.py)."""
+        """Pause or resume queue ``name``, or set its concurrency, its rate (``"100/s"``,
+        ``Rate(100, 1.0)``) or its concurrency per key (None: unlimited; per key: 1); what
+        is not given is kept. Workers obey at their next claim (taskq/flow.py)."""
         flow.check_queue_name(name, field="name")
         if concurrency is not KEEP:
             flow.check_concurrency(concurrency)
@@ -418,8 +419,15 @@ class Queue:
             rate = Rate.parse(rate)
         elif rate is not KEEP:
             flow.check_rate(rate)
+        if key_concurrency is not KEEP:
+            flow.check_concurrency(key_concurrency, field="key_concurrency")
         return await self.driver.update_queue(
-            name, paused=paused, concurrency=concurrency, rate=rate, now=time.time()
+            name,
+            paused=paused,
+            concurrency=concurrency,
+            rate=rate,
+            key_concurrency=key_concurrency,
+            now=time.time(),
         )
 
     async def queue_settings(self) -> dict[str, QueueSettings]:

@@ -81,6 +81,8 @@ class NewTask(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     again returns the stored task, whose ``fingerprint`` tells whether it was the same request.
     With a ``unique_key``, at most one task holding it is queued or running at a time:
     enqueueing it again meanwhile returns that task; once it has finished, the key is free.
+    With a ``concurrency_key``, at most the queue's ``key_concurrency`` (1 by default) of
+    its tasks holding that key run at once (taskq/flow.py).
     """
 
     action: str
@@ -99,6 +101,7 @@ class NewTask(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # the W3C trace context of the submission (taskq/tracing.py), None when not traced
     trace_context: str | None = None
     unique_key: str | None = None
+    concurrency_key: str | None = None
 
 
 class Task(msgspec.Struct, kw_only=True, gc=False):
@@ -131,6 +134,7 @@ class Task(msgspec.Struct, kw_only=True, gc=False):
     fingerprint: str | None = None
     trace_context: str | None = None
     unique_key: str | None = None
+    concurrency_key: str | None = None
     seq: int = 0
 
 
@@ -162,7 +166,7 @@ class Claimed(msgspec.Struct, frozen=True, gc=False):
 
 MAX_ACTION_LENGTH = 200
 MAX_QUEUE_LENGTH = 100
-MAX_UNIQUE_KEY = 200
+MAX_UNIQUE_KEY = 200  # and of a concurrency key
 # what every store can hold: a 32-bit integer column, and text without NUL characters
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # Times a task may carry, in seconds since the epoch: 1970 to the end of year 9999 (UTC),
@@ -201,11 +205,14 @@ def validate(task: NewTask) -> None:
         )
     if task.run_at is not None and not MIN_TIME <= task.run_at <= MAX_TIME:
         raise InvalidTask("run_at must fall between 1970 and the end of 9999", field="run_at")
-    if task.unique_key is not None and not (
-        isinstance(task.unique_key, str) and 0 < len(task.unique_key) <= MAX_UNIQUE_KEY
-    ):
-        raise InvalidTask(
-            f"unique_key must be 1 to {MAX_UNIQUE_KEY} characters", field="unique_key"
-        )
-    if task.unique_key is not None and "\x00" in task.unique_key:
-        raise InvalidTask("unique_key must not contain NUL characters", field="unique_key")
+    _check_key(task.unique_key, "unique_key")
+    _check_key(task.concurrency_key, "concurrency_key")
+
+
+def _check_key(key: str | None, field: str) -> None:
+    if key is None:
+        return
+    if not (isinstance(key, str) and 0 < len(key) <= MAX_UNIQUE_KEY):
+        raise InvalidTask(f"{field} must be 1 to {MAX_UNIQUE_KEY} characters", field=field)
+    if "\x00" in key:
+        raise InvalidTask(f"{field} must not contain NUL characters", field=field)

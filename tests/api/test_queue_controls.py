@@ -75,6 +75,26 @@ async def test_patch_sets_and_clears_a_rate_limit(client: httpx.AsyncClient) -> 
     assert (cleared.json()["rate_limit"], cleared.json()["concurrency"]) == (None, 2)
 
 
+async def test_patch_sets_a_key_concurrency_and_tasks_carry_their_key(
+    client: httpx.AsyncClient,
+) -> None:
+    set_ = await client.patch("/queues/sync", json={"key_concurrency": 2})
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["key_concurrency"] == 2
+    assert (await queues(client))["sync"]["key_concurrency"] == 2
+    submitted = await client.post(
+        "/tasks", json={"action": "a", "queue": "sync", "concurrency_key": "customer:7"}
+    )
+    assert submitted.status_code == 202, submitted.text
+    shown = (await client.get(f"/tasks/{submitted.json()['id']}")).json()
+    assert shown["concurrency_key"] == "customer:7"
+    cleared = await client.patch("/queues/sync", json={"key_concurrency": None})
+    assert cleared.json()["key_concurrency"] is None
+    bad = await client.post("/tasks", json={"action": "a", "concurrency_key": ""})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "concurrency_key"
+
+
 async def test_a_queue_name_with_escapes_is_the_queue_tasks_use(client: httpx.AsyncClient) -> None:
     response = await client.post("/queues/e-mail%20%C3%A9t%C3%A9/pause")
     assert response.status_code == 200, response.text
@@ -116,6 +136,7 @@ async def test_a_bad_queue_name_is_refused(
         (b'{"rate_limit": "0/s"}', 422, "rate_limit"),
         (b'{"rate_limit": "5/2d"}', 422, "rate_limit"),
         (b'{"rate_limit": 5}', 422, "rate_limit"),
+        (b'{"key_concurrency": 0}', 422, "key_concurrency"),
     ],
 )
 async def test_a_bad_patch_body_is_refused_and_changes_nothing(

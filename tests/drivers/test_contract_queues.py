@@ -3,11 +3,11 @@ obeying them (paused queues, concurrency per queue, prefetch). Every driver must
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.support.racing import racing_claims
 from tests.support.wakeups import wakes
 
 from taskq.drivers.base import Driver
@@ -147,18 +147,7 @@ async def test_concurrent_claims_never_run_more_than_the_limit(database_url: str
     async with Queue.connect(database_url) as setup:
         await setup.driver.update_queue("lim", concurrency=3, now=time.time())
         await enqueue(setup.driver, "lim", 40)
-        queues = [await Queue.connect(database_url).__aenter__() for _ in range(6)]
-        try:
-            claims = await asyncio.gather(
-                *(
-                    claim(q.driver, 5, start=5, worker=f"w{i}")
-                    for _ in range(3)
-                    for i, q in enumerate(queues)
-                )
-            )
-        finally:
-            for q in queues:
-                await q.__aexit__(None, None, None)
+        claims = await racing_claims(database_url)
         assert sum(len(c.started) for c in claims) == 3
         counts = await setup.driver.counts()
         assert counts[Status.RUNNING] == 3

@@ -4,10 +4,10 @@ must pass it. Claims are given their time (``now``), so windows are exact."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
+from tests.support.racing import racing_claims
 
 from taskq.drivers.base import Driver
 from taskq.errors import InvalidTask
@@ -105,18 +105,7 @@ async def test_concurrent_claims_never_start_more_than_the_rate(database_url: st
         t0 = time.time()
         await enqueue(setup.driver, "api", 40, now=t0)
         await setup.driver.update_queue("api", rate=Rate(7, 60.0), now=t0)
-        queues = [await Queue.connect(database_url).__aenter__() for _ in range(6)]
-        try:
-            claims = await asyncio.gather(
-                *(
-                    claim(q.driver, 5, start=5, now=time.time(), worker=f"w{i}")
-                    for _ in range(3)
-                    for i, q in enumerate(queues)
-                )
-            )
-        finally:
-            for q in queues:
-                await q.__aexit__(None, None, None)
+        claims = await racing_claims(database_url)
         assert sum(len(c.started) for c in claims) == 7
 
 

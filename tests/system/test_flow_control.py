@@ -86,3 +86,29 @@ def test_a_paused_queue_starts_nothing_until_it_is_resumed(
         assert resumed.status_code == 200, resumed.text
         tasks = client.wait_terminal(http, held, 20, details=procs.describe)
         assert {tasks[task_id]["status"] for task_id in held} == {"completed"}
+
+
+def test_tasks_of_one_concurrency_key_never_run_together_across_three_workers(
+    procs: Processes, tmp_path: Path, database_url: str
+) -> None:
+    runs_log = probe.write_module(tmp_path)
+    api, _ = start_cluster(procs, database_url, 3, "--concurrency", "4")
+    with httpx.Client(base_url=api.url, timeout=5) as http:
+        ids = set()
+        for i in range(18):
+            key = f"customer{i % 3}"
+            data = {"key": f"{key}-{i}", "sleep_s": 0.1}
+            body = {"action": "record", "queue": "keyed", "concurrency_key": key, "data": data}
+            response = http.post("/tasks", json=body)
+            assert response.status_code == 202, response.text
+            ids.add(response.json()["id"])
+        tasks = client.wait_terminal(http, ids, 60, details=procs.describe)
+    assert {tasks[task_id]["status"] for task_id in ids} == {"completed"}
+    runs = probe.read_runs(runs_log)
+    assert len(runs) == 18
+    for k in range(3):
+        of_key = [r for r in runs if r.key.startswith(f"customer{k}-")]
+        assert len(of_key) == 6
+        assert most_at_once(of_key) == 1, f"two tasks of customer{k} ran at once"
+    # the three keys ran side by side
+    assert most_at_once(runs) >= 2

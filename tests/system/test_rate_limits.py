@@ -66,7 +66,7 @@ def test_a_bad_rate_is_refused_by_the_cli(procs: Processes, database_url: str) -
     assert "N/UNIT" in done.stderr
     neither = procs.run("queues", "set", "api", "--database", database_url)
     assert neither.returncode == 2
-    assert "--concurrency, --rate-limit or both" in neither.stderr
+    assert "--concurrency, --rate-limit, --key-concurrency or several" in neither.stderr
 
 
 def test_queue_settings_in_taskq_toml_are_written_to_the_store_at_start(
@@ -88,7 +88,7 @@ def test_queue_settings_in_taskq_toml_are_written_to_the_store_at_start(
         assert found["held"]["paused"] is True
         # a change made since holds until the next start applies the file again
         assert http.post("/queues/held/resume").status_code == 200
-    assert "queue api: not paused, concurrency 3, rate limit 100/min" in api.log()
+    assert "queue api: not paused, concurrency 3, rate limit 100/min, per key 1" in api.log()
 
     (procs.workdir / "taskq.toml").write_text(
         '[queue_settings.api]\nrate_limit = "none"\n', encoding="utf-8"
@@ -96,7 +96,7 @@ def test_queue_settings_in_taskq_toml_are_written_to_the_store_at_start(
     listed = procs.run("queues", "list", "--database", database_url)
     assert "100/min" in listed.stdout  # `taskq queues` does not apply the file
     worker = procs.start("worker", "--database", database_url, http=False, name="worker")
-    worker.wait_log("queue api: not paused, concurrency 3, rate limit none")
+    worker.wait_log("queue api: not paused, concurrency 3, rate limit none, per key 1")
     listed = procs.run("queues", "list", "--database", database_url)
     assert "100/min" not in listed.stdout
 

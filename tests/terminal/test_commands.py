@@ -50,6 +50,16 @@ def test_submit_with_a_held_unique_key_prints_the_holder_and_says_so(
     assert "k:1" in shown
 
 
+def test_submit_with_a_concurrency_key_stores_it_and_show_says_it(
+    cli: Cli, service: TaskqProcess, queue: str
+) -> None:
+    out = cli.ok("submit", "noop", "--queue", queue, "--delay", "3600", "--concurrency-key", "c:1")
+    assert stored(service, out.strip())["concurrency_key"] == "c:1"
+    shown = cli.ok("show", out.strip())
+    assert "concurrency key" in shown
+    assert "c:1" in shown
+
+
 def test_submit_wait_on_uppercase_exits_0_and_prints_the_result(cli: Cli) -> None:
     done = cli("submit", "uppercase", '{"text": "hello world"}', "--wait")
 

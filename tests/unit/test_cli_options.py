@@ -29,6 +29,7 @@ COMMON = {
 HTTP = {
     "host",
     "port",
+    "processes",
     "allow-anonymous",
     "cors-origins",
     "max-body-bytes",

@@ -30,7 +30,8 @@ async def resume_queue(request: Request) -> Response:
 
 
 async def patch_queue(request: Request) -> Response:
-    """PATCH /queues/{name}: change ``paused``, ``concurrency``, ``rate_limit``."""
+    """PATCH /queues/{name}: change ``paused``, ``concurrency``, ``rate_limit``,
+    ``key_concurrency``."""
     settings = request.app.state.settings
     body = decode_json(await read_body(request, settings.max_body_bytes, settings.body_timeout_s))
     if not isinstance(body, dict):
@@ -39,13 +40,17 @@ async def patch_queue(request: Request) -> Response:
         patch = msgspec.convert(body, QueuePatch)
     except msgspec.ValidationError as exc:
         raise _refused(exc) from None
-    if msgspec.UNSET is patch.paused is patch.concurrency is patch.rate_limit:
-        raise InvalidTask("give paused, concurrency, rate_limit or several", field="body")
+    given = (patch.paused, patch.concurrency, patch.rate_limit, patch.key_concurrency)
+    if all(value is msgspec.UNSET for value in given):
+        raise InvalidTask(
+            "give paused, concurrency, rate_limit, key_concurrency or several", field="body"
+        )
     return await _update(
         request,
         paused=None if patch.paused is msgspec.UNSET else patch.paused,
         concurrency=KEEP if patch.concurrency is msgspec.UNSET else patch.concurrency,
         rate=KEEP if patch.rate_limit is msgspec.UNSET else patch.rate_limit,
+        key_concurrency=KEEP if patch.key_concurrency is msgspec.UNSET else patch.key_concurrency,
     )
 
 
@@ -55,10 +60,15 @@ async def _update(
     paused: bool | None = None,
     concurrency: int | Literal[Keep.KEEP] | None = KEEP,
     rate: str | Literal[Keep.KEEP] | None = KEEP,
+    key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
 ) -> Response:
     queue: Queue = request.app.state.queue
     settings = await queue.update_queue(
-        request.path_params["name"], paused=paused, concurrency=concurrency, rate=rate
+        request.path_params["name"],
+        paused=paused,
+        concurrency=concurrency,
+        rate=rate,
+        key_concurrency=key_concurrency,
     )
     return json_response(settings_out(settings))
 
@@ -70,6 +80,7 @@ def settings_out(settings: QueueSettings) -> QueueSettingsOut:
         settings.concurrency,
         iso(settings.updated_at),
         None if settings.rate is None else str(settings.rate),
+        settings.key_concurrency,
     )
 
 
@@ -82,6 +93,7 @@ def _refused(exc: msgspec.ValidationError) -> InvalidTask:
     for name, what in (
         ("concurrency", "concurrency must be an integer from 1, or null"),
         ("rate_limit", "rate_limit must be N/UNIT (100/s, 10/min, 5/10s, 1000/h, 20/d), or null"),
+        ("key_concurrency", "key_concurrency must be an integer from 1, or null"),
         ("paused", "paused must be true or false"),
     ):
         if f"$.{name}`" in text:

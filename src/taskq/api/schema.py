@@ -80,6 +80,10 @@ _FIELD_ERRORS: dict[str, tuple[str, str, str]] = {
         "unique_key must be a string",
         *(f"unique_key must be 1 to {MAX_UNIQUE_KEY} characters",) * 2,
     ),
+    "concurrency_key": (
+        "concurrency_key must be a string",
+        *(f"concurrency_key must be 1 to {MAX_UNIQUE_KEY} characters",) * 2,
+    ),
 }
 _AT_FIELD = re.compile(r" - at `\$\.(\w+)")
 _UNKNOWN = re.compile(r"unknown field `(.*)`")
@@ -175,6 +179,7 @@ def submission_task(body: dict[str, Any], *, idempotency_key: str | None = None)
         idempotency_key=idempotency_key,
         fingerprint=None if idempotency_key is None else codec.fingerprint(body),
         unique_key=submission.unique_key,
+        concurrency_key=submission.concurrency_key,
     )
 
 
@@ -249,6 +254,7 @@ def task_out(task: Task) -> TaskOut:
         processed_at=iso(task.processed_at),
         cancel_requested=task.cancel_requested,
         unique_key=task.unique_key,
+        concurrency_key=task.concurrency_key,
     )
 
 

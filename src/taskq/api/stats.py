@@ -99,11 +99,11 @@ def queues_out(found: QueueList, settings: dict[str, QueueSettings] | None = Non
     )
 
 
-def _flow(settings: QueueSettings | None) -> tuple[bool, int | None, str | None]:
+def _flow(settings: QueueSettings | None) -> tuple[bool, int | None, str | None, int | None]:
     if settings is None:
-        return False, None, None
+        return False, None, None, None
     rate = None if settings.rate is None else str(settings.rate)
-    return settings.paused, settings.concurrency, rate
+    return settings.paused, settings.concurrency, rate, settings.key_concurrency
 
 
 def _idle(window_s: int) -> QueueWindowOut:

@@ -25,6 +25,9 @@ from taskq.task import (
 )
 
 RATE_LIMIT_OUT = "at most N of its tasks start in any period (100/s, 10/min); null: no limit"
+KEY_CONCURRENCY_OUT = (
+    "at most this many of its tasks holding one concurrency_key run at once; null: 1"
+)
 # what a rate limit looks like (taskq/flow.py's Rate.parse checks its bounds)
 RATE_PATTERN = r"^\s*[0-9]+\s*/\s*([0-9]+(\.[0-9]+)?)?\s*(s|min|h|d)\s*$"
 # How deep a body's JSON may nest. Deeper documents are refused before anything else
@@ -70,6 +73,18 @@ class Submission(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 max_length=MAX_UNIQUE_KEY,
                 description="while a task holding this key is queued or running, a "
                 "submission with it returns that task (200) instead of storing another",
+            ),
+        ]
+        | None
+    ) = None
+    concurrency_key: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=MAX_UNIQUE_KEY,
+                description="at most the queue's key_concurrency (1 unless set) of its tasks "
+                "holding this key run at once",
             ),
         ]
         | None
@@ -150,6 +165,7 @@ class TaskOut(msgspec.Struct, gc=False):
     processed_at: Timestamp | None
     cancel_requested: bool
     unique_key: Annotated[str | None, Meta(description="as submitted (see `POST /tasks`)")]
+    concurrency_key: Annotated[str | None, Meta(description="as submitted (see `POST /tasks`)")]
 
 
 class TaskPage(msgspec.Struct, gc=False):
@@ -260,6 +276,7 @@ class QueueOut(msgspec.Struct, gc=False):
         Meta(description="at most this many of its tasks run at once; null: no limit"),
     ] = None
     rate_limit: Annotated[str | None, Meta(description=RATE_LIMIT_OUT)] = None
+    key_concurrency: Annotated[int | None, Meta(description=KEY_CONCURRENCY_OUT)] = None
 
 
 class QueuesOut(msgspec.Struct, gc=False):
@@ -442,6 +459,13 @@ class QueuePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         ]
         | msgspec.UnsetType
     ) = msgspec.UNSET
+    key_concurrency: (
+        Annotated[
+            Annotated[int, Meta(ge=1, le=INT32_MAX)] | None,
+            Meta(description=KEY_CONCURRENCY_OUT),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class QueueSettingsOut(msgspec.Struct, gc=False):
@@ -452,3 +476,4 @@ class QueueSettingsOut(msgspec.Struct, gc=False):
     concurrency: Annotated[int | None, Meta(description="null: no limit")]
     updated_at: Annotated[str | None, Meta(description="when it was last changed")]
     rate_limit: Annotated[str | None, Meta(description=RATE_LIMIT_OUT)]
+    key_concurrency: Annotated[int | None, Meta(description=KEY_CONCURRENCY_OUT)]

@@ -79,13 +79,16 @@ class Client:
         run_at: datetime | str | float | None = None,
         idempotency_key: str | None = None,
         unique_key: str | None = None,
+        concurrency_key: str | None = None,
     ) -> Accepted:
         """Submit one task (``POST /tasks``); its id and status once it is stored.
 
         ``timeout`` is the task's, in seconds per attempt; ``run_at`` a datetime (naive: UTC),
         ISO 8601 text or epoch seconds. Without ``idempotency_key`` the call makes one of its
         own, so that its retries store one task at most. With ``unique_key``, held by a task
-        that is queued or running, that task is answered (``created`` False).
+        that is queued or running, that task is answered (``created`` False). With
+        ``concurrency_key``, at most the queue's ``key_concurrency`` (1 unless set) of its
+        tasks holding that key run at once.
         """
         options = {
             "data": data,
@@ -96,6 +99,7 @@ class Client:
             "delay": delay,
             "run_at": run_at,
             "unique_key": unique_key,
+            "concurrency_key": concurrency_key,
         }
         return self._send(calls.submit(action, options, idempotency_key))
 

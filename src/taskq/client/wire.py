@@ -44,8 +44,9 @@ class Task(msgspec.Struct, frozen=True, gc=False):
     started_at: datetime | None
     processed_at: datetime | None
     cancel_requested: bool
-    # an older service's answer lacks it
+    # an older service's answer lacks them
     unique_key: str | None = None
+    concurrency_key: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -119,4 +120,5 @@ class Submission(TypedDict, total=False):
     delay: float
     run_at: datetime | str | float
     unique_key: str
+    concurrency_key: str
     idempotency_key: str

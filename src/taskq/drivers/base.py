@@ -293,6 +293,7 @@ class Driver(Protocol):
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         rate: Rate | Literal[Keep.KEEP] | None = KEEP,
+        key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         """Change the settings given (None / KEEP: left as they are) of queue ``name``,

@@ -20,11 +20,11 @@ from taskq.task import Claimed, NewTask, Status, Task, claim_order
 COLUMNS = (
     "seq, id, action, payload, queue, priority, status, result, error, errors, attempts,"
     " max_attempts, timeout_s, run_at, created_at, started_at, processed_at, cancel_requested,"
-    " idempotency_key, fingerprint, trace_context, unique_key"
+    " idempotency_key, fingerprint, trace_context, unique_key, concurrency_key"
 )
 WORKER_COLUMNS = "id, host, pid, queues, concurrency, lease_s, schedules, started_at, last_seen"
 KEY_COLUMNS = "name, scope, digest, created_at, last_used_at"
-QUEUE_COLUMNS = "name, paused, concurrency, updated_at, rate_limit, rate_period_s"
+QUEUE_COLUMNS = "name, paused, concurrency, updated_at, rate_limit, rate_period_s, key_concurrency"
 # the message a task's attempt records when lease rescue takes it from a lost worker
 LEASE_LOST = "worker lost: its process died, or its lease lapsed unrenewed"
 
@@ -54,6 +54,7 @@ def row_to_task(row: Sequence[Any]) -> Task:
         fingerprint=row[19],
         trace_context=row[20],
         unique_key=row[21],
+        concurrency_key=row[22],
     )
 
 
@@ -75,6 +76,7 @@ def enqueued(new: NewTask, *, seq: int, now: float) -> Task:
         fingerprint=new.fingerprint,
         trace_context=new.trace_context,
         unique_key=new.unique_key,
+        concurrency_key=new.concurrency_key,
     )
 
 
@@ -346,6 +348,6 @@ def row_to_key(row: Sequence[Any]) -> StoredKey:
 
 def row_to_queue(row: Sequence[Any]) -> QueueSettings:
     """A queue's settings from a row selected as QUEUE_COLUMNS."""
-    name, paused, concurrency, updated_at, rate_limit, rate_period_s = row
+    name, paused, concurrency, updated_at, rate_limit, rate_period_s, key_concurrency = row
     rate = None if rate_limit is None else Rate(rate_limit, rate_period_s)
-    return QueueSettings(name, bool(paused), concurrency, updated_at, rate)
+    return QueueSettings(name, bool(paused), concurrency, updated_at, rate, key_concurrency)

@@ -39,7 +39,7 @@ RETRIES = 2
 BATCH = 1000  # tasks per POST /tasks/batch, the most it takes
 SUBMISSION_FIELDS = frozenset(
     {"action", "data", "queue", "priority", "max_attempts", "timeout", "delay", "run_at"}
-    | {"unique_key"}
+    | {"unique_key", "concurrency_key"}
 )
 
 
@@ -156,6 +156,11 @@ class Line:
     help="while a task holding KEY is queued or running, answer that task instead of"
     " storing another",
 )
+@click.option(
+    "--concurrency-key",
+    metavar="KEY",
+    help="run at most the queue's key concurrency (1 unless set) of the tasks holding KEY at once",
+)
 @click.option("--wait", is_flag=True, help="wait until the task is finished, and show it")
 @click.option(
     "--wait-timeout",
@@ -178,6 +183,7 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
     max_attempts: int | None,
     timeout_s: float | None,
     unique_key: str | None,
+    concurrency_key: str | None,
     wait: bool,
     wait_timeout: float,
     as_json: bool,
@@ -205,6 +211,7 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
         "max_attempts": max_attempts,
         "timeout": timeout_s,
         "unique_key": unique_key,
+        "concurrency_key": concurrency_key,
     }
     options = {name: value for name, value in options.items() if value is not None}
     if tasks_file is not None:
@@ -212,8 +219,8 @@ def submit(  # noqa: PLR0917  (click passes each option as an argument)
             raise Misused("give ACTION [DATA_JSON] or --file, not both")
         if wait:
             raise Misused("--wait waits for one task: it does not go with --file")
-        if unique_key is not None:
-            raise Misused("--unique-key is one task's: give it per line of the file instead")
+        if unique_key is not None or concurrency_key is not None:
+            raise Misused("--unique-key and --concurrency-key are one task's: give them per line")
         _submit_file(tasks_file, options, as_json=as_json, url=url, api_key=api_key)
         return
     if action is None:

@@ -146,6 +146,8 @@ def task_detail(task: Task) -> RenderableType:
     ]
     if task.unique_key is not None:
         rows.append(("unique key", Text(task.unique_key)))
+    if task.concurrency_key is not None:
+        rows.append(("concurrency key", Text(task.concurrency_key)))
     if task.cancel_requested and not task.is_finished:
         rows.append(("cancel", Text("requested: the running attempt is being stopped")))
     for name, value in rows:

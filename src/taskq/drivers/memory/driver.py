@@ -302,7 +302,8 @@ class MemoryDriver:
             key=lambda row: claim_order(row.task),
         )
         controls = self._store.queues
-        ready = self._flow_controlled(ready, n=n, start=start, now=now) if controls else ready
+        if controls or any(row.task.concurrency_key is not None for row in ready):
+            ready = self._flow_controlled(ready, n=n, start=start, now=now)
         ready = ready[: max(0, n)]
         started, prefetched = [], []
         for place, row in enumerate(ready):
@@ -322,25 +323,34 @@ class MemoryDriver:
         """``ready`` (in claim order) as flow control lets a claim take it: no task of a
         paused queue, and a limited queue's tasks only among the first ``start``, as many
         as its room (taskq/flow.py: its concurrency less its running tasks, its rate less
-        its starts in the window)."""
+        its starts in the window); a keyed task likewise, while its key has room."""
         controls = self._store.queues
         running: dict[str, int] = {}
+        by_key: dict[tuple[str, str], int] = {}
         for row in self._store.rows.values():
             if row.task.status is Status.RUNNING and row.task.queue in controls:
                 running[row.task.queue] = running.get(row.task.queue, 0) + 1
+            if row.task.status is Status.RUNNING and row.task.concurrency_key is not None:
+                key = (row.task.queue, row.task.concurrency_key)
+                by_key[key] = by_key.get(key, 0) + 1
         starts = {name: self._starts_in_window(s, now) for name, s in controls.items() if s.rate}
         taken: list[Row] = []
         for row in ready:
-            settings = controls.get(row.task.queue)
-            if settings is not None and settings.paused:
+            queue = row.task.queue
+            settings = controls.get(queue, QueueSettings(queue))
+            if settings.paused:
                 continue
-            if settings is not None and settings.is_limited:
-                queue = row.task.queue
+            keyed = row.task.concurrency_key is not None
+            key = (queue, row.task.concurrency_key or "")
+            if keyed and by_key.get(key, 0) >= settings.per_key:
+                continue
+            if settings.is_limited or keyed:
                 left = flow.room(settings, running=running.get(queue), starts=starts.get(queue))
-                if len(taken) >= start or left <= 0:
-                    continue
+                if len(taken) >= start or (settings.is_limited and left <= 0):
+                    continue  # only to start, never prefetched; and within the queue's room
                 running[queue] = running.get(queue, 0) + 1
                 starts[queue] = starts.get(queue, 0) + 1
+                by_key[key] = by_key.get(key, 0) + 1
             taken.append(row)
             if len(taken) >= n:
                 break
@@ -552,10 +562,18 @@ class MemoryDriver:
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         rate: Rate | Literal[Keep.KEEP] | None = KEEP,
+        key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         current = self._store.queues.get(name, QueueSettings(name))
-        settings = flow.updated(current, paused=paused, concurrency=concurrency, rate=rate, now=now)
+        settings = flow.updated(
+            current,
+            paused=paused,
+            concurrency=concurrency,
+            rate=rate,
+            key_concurrency=key_concurrency,
+            now=now,
+        )
         self._store.queues[name] = settings
         if settings.rate is None:
             self._store.starts.pop(name, None)

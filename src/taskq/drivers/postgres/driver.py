@@ -57,6 +57,7 @@ CLAIM = {
     ready: SQL["claim"].format(
         ready=SQL[ready].format(held_back=SQL["held_back_left_out"].strip()).strip(),
         only=SQL[ready.replace("ready_", "only_", 1)].strip(),
+        only_tasks=SQL[ready.replace("ready_", "only_tasks_", 1)].strip(),
         t_columns=T_COLUMNS,
     )
     for ready in READY
@@ -472,10 +473,17 @@ class PostgresDriver:
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         rate: Rate | Literal[Keep.KEEP] | None = KEEP,
+        key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         return await flow.update(
-            self._db, name, paused=paused, concurrency=concurrency, rate=rate, now=now
+            self._db,
+            name,
+            paused=paused,
+            concurrency=concurrency,
+            rate=rate,
+            key_concurrency=key_concurrency,
+            now=now,
         )
 
     async def queue_settings(self) -> dict[str, QueueSettings]:

@@ -26,6 +26,7 @@ async def update(
     paused: bool | None,
     concurrency: int | Literal[Keep.KEEP] | None,
     rate: Rate | Literal[Keep.KEEP] | None,
+    key_concurrency: int | Literal[Keep.KEEP] | None,
     now: float,
 ) -> QueueSettings:
     given = None if rate is KEEP else rate
@@ -39,6 +40,8 @@ async def update(
             "keep_rate": rate is KEEP,
             "rate_limit": None if given is None else given.limit,
             "rate_period_s": None if given is None else given.per_s,
+            "keep_key_concurrency": key_concurrency is KEEP,
+            "key_concurrency": None if key_concurrency is KEEP else key_concurrency,
             "now": now,
         },
     )

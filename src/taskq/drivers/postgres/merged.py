@@ -45,6 +45,7 @@ class Row(msgspec.Struct, omit_defaults=True):
     fingerprint: str | None
     trace_context: str | None = None
     unique_key: str | None = None
+    concurrency_key: str | None = None
 
 
 def enqueue_row(task: NewTask, now: float) -> Row:
@@ -63,6 +64,7 @@ def enqueue_row(task: NewTask, now: float) -> Row:
         fingerprint=task.fingerprint,
         trace_context=task.trace_context,
         unique_key=task.unique_key,
+        concurrency_key=task.concurrency_key,
     )
 
 

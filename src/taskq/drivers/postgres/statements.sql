@@ -14,16 +14,18 @@
 -- %(now)s wakes the workers.
 WITH changed AS (
     INSERT INTO taskq_tasks (id, action, payload, queue, priority, max_attempts, timeout_s,
-        run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key)
+        run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key,
+        concurrency_key)
     SELECT id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
-        idempotency_key, fingerprint, trace_context, unique_key
+        idempotency_key, fingerprint, trace_context, unique_key, concurrency_key
     FROM ROWS FROM (jsonb_to_recordset(%(rows)s::jsonb) AS (
             id uuid, action text, payload jsonb, queue text, priority integer,
             max_attempts integer, timeout_s double precision, run_at double precision,
             created_at double precision, idempotency_key text, fingerprint text,
-            trace_context text, unique_key text))
+            trace_context text, unique_key text, concurrency_key text))
         WITH ORDINALITY AS new (id, action, payload, queue, priority, max_attempts, timeout_s,
-            run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key, n)
+            run_at, created_at, idempotency_key, fingerprint, trace_context, unique_key,
+            concurrency_key, n)
     ORDER BY n
     {on_conflict}
     RETURNING id, seq, run_at),
@@ -54,7 +56,7 @@ ORDER BY unique_key, seq DESC
 -- name: ready_any_queue
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
-    AND {held_back}
+    AND concurrency_key IS NULL AND {held_back}
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -64,7 +66,7 @@ FOR UPDATE SKIP LOCKED
 -- sort every ready row of the table first.
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s AND queue = %(queue)s
-    AND {held_back}
+    AND concurrency_key IS NULL AND {held_back}
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -73,7 +75,7 @@ FOR UPDATE SKIP LOCKED
 SELECT seq, priority, run_at FROM taskq_tasks
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
     AND queue = ANY(%(queues)s::text[])
-    AND {held_back}
+    AND concurrency_key IS NULL AND {held_back}
 ORDER BY priority DESC, run_at, seq
 LIMIT %(n)s
 FOR UPDATE SKIP LOCKED
@@ -86,13 +88,17 @@ queue NOT IN (SELECT name FROM taskq_queues
 
 -- name: none_held_back
 -- {held_back} in claim_plain's: a one-time filter (the subquery is uncorrelated, so it is
--- read once, before the scan), that takes nothing while a queue is paused or limited.
+-- read once, before the scan), that takes nothing while a queue is paused or limited, or
+-- a task with a concurrency key waits (which ready_* never take: see claim).
 NOT EXISTS (SELECT FROM taskq_queues
     WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+AND NOT EXISTS (SELECT FROM taskq_tasks WHERE concurrency_key IS NOT NULL AND status = 'queued')
 
 -- name: any_held_back
+-- Whether a claim needs flow control: a queue paused or limited, or a keyed task waiting.
 SELECT EXISTS (SELECT FROM taskq_queues
-    WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+        WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+    OR EXISTS (SELECT FROM taskq_tasks WHERE concurrency_key IS NOT NULL AND status = 'queued')
 
 -- name: claim_plain
 -- The claim of a store where no queue is paused or limited (most stores): claim without
@@ -126,7 +132,36 @@ RETURNING {t_columns}
 -- a limited queue's task is never prefetched, so its running tasks are all it holds. The
 -- starts of a rated queue's tasks are recorded (recorded_starts) under its lock. A store
 -- with no limited queue locks nothing more.
-WITH limited AS MATERIALIZED (
+-- Concurrency keys (0010): ready_* leave keyed tasks out too. Among the first keyed tasks
+-- ready (keys at their limit as this snapshot sees them left out, so a busy key does not
+-- hide the others), each key is given its room (taskq_key_room: under the key's lock, or
+-- none if another claim holds it) and up to that many of its tasks (keyed_picks), only
+-- to start; a limited queue's keyed tasks go through its own part, within its room.
+WITH full_keys AS MATERIALIZED (
+    SELECT r.queue, r.concurrency_key FROM taskq_tasks r
+    LEFT JOIN taskq_queues q ON q.name = r.queue
+    WHERE r.concurrency_key IS NOT NULL AND r.status = 'running' AND %(start)s > 0
+    GROUP BY r.queue, r.concurrency_key, q.key_concurrency
+    HAVING count(*) >= coalesce(q.key_concurrency, 1)),
+keyed AS MATERIALIZED (
+    SELECT queue, concurrency_key, taskq_key_room(queue, concurrency_key) AS room FROM (
+        SELECT DISTINCT queue, concurrency_key FROM (
+            SELECT queue, concurrency_key FROM taskq_tasks
+            WHERE concurrency_key IS NOT NULL AND status = 'queued' AND worker_id IS NULL
+                AND run_at <= %(now)s AND %(start)s > 0 AND {only_tasks}
+                AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused)
+                AND (queue, concurrency_key) NOT IN (SELECT * FROM full_keys)
+            ORDER BY priority DESC, run_at, seq
+            LIMIT %(start)s * 4) AS first_ready
+        ORDER BY queue, concurrency_key) AS candidate_keys),
+keyed_picks AS MATERIALIZED (
+    SELECT t.seq, t.queue FROM keyed, LATERAL (
+        SELECT seq, queue FROM taskq_tasks
+        WHERE concurrency_key = keyed.concurrency_key AND queue = keyed.queue
+            AND status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq
+        LIMIT greatest(0, least(keyed.room, %(start)s))) AS t),
+limited AS MATERIALIZED (
     SELECT name, rated, taskq_queue_room(name, %(now)s) AS room FROM (
         SELECT name, rate_limit IS NOT NULL AS rated FROM taskq_queues
         WHERE (concurrency IS NOT NULL OR rate_limit IS NOT NULL) AND NOT paused
@@ -138,17 +173,27 @@ picked_limited AS MATERIALIZED (
         SELECT seq, priority, run_at FROM taskq_tasks
         WHERE status = 'queued' AND worker_id IS NULL AND run_at <= %(now)s
             AND queue = limited.name
+            AND (concurrency_key IS NULL OR seq IN (SELECT seq FROM keyed_picks))
         ORDER BY priority DESC, run_at, seq
         LIMIT greatest(0, least(limited.room, %(start)s))
         FOR UPDATE SKIP LOCKED) AS t
     -- never more than the starts; and the planner, told so, keeps its index join below
     -- (an empty queues table is otherwise estimated at hundreds of rows)
     LIMIT %(start)s),
+picked_keyed AS MATERIALIZED (
+    SELECT seq, priority, run_at FROM taskq_tasks
+    WHERE seq IN (SELECT seq FROM keyed_picks
+                  WHERE queue NOT IN (SELECT name FROM taskq_queues
+                                      WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL))
+        AND status = 'queued' AND worker_id IS NULL
+    FOR UPDATE SKIP LOCKED),
 ranked AS (
     SELECT seq, is_limited, row_number() OVER (ORDER BY priority DESC, run_at, seq) AS nth
     FROM (SELECT seq, priority, run_at, false AS is_limited FROM picked
           UNION ALL
-          SELECT seq, priority, run_at, true FROM picked_limited) AS candidates),
+          SELECT seq, priority, run_at, true FROM picked_limited
+          UNION ALL
+          SELECT seq, priority, run_at, true FROM picked_keyed) AS candidates),
 chosen AS (
     SELECT seq, nth <= %(start)s AS starts FROM ranked
     WHERE nth <= %(start)s OR (NOT is_limited AND nth <= %(n)s)),
@@ -175,6 +220,16 @@ name = %(queue)s
 
 -- name: only_in_queues
 name = ANY(%(queues)s::text[])
+
+-- name: only_tasks_any_queue
+-- Which keyed tasks a claim takes ({only_tasks} in claim), for each ready_* statement.
+TRUE
+
+-- name: only_tasks_in_queue
+queue = %(queue)s
+
+-- name: only_tasks_in_queues
+queue = ANY(%(queues)s::text[])
 
 -- name: start_many
 -- Start prefetched tasks, every one waiting for this round at once: per task, its attempt
@@ -600,17 +655,18 @@ SELECT seq FROM taskq_tasks WHERE created_at <= %(at)s ORDER BY seq DESC LIMIT 1
 -- {queue_columns} is a queues row as every driver selects it (drivers/rows.py).
 
 -- name: update_queue
--- The settings given (%(paused)s NULL, %(keep_concurrency)s or %(keep_rate)s true: left
--- as they are) in one statement; a queue left unpaused wakes idle workers (its tasks may
+-- The settings given (%(paused)s NULL, a %(keep_...)s true: left as they are) in one
+-- statement; a queue left unpaused wakes idle workers (its tasks may
 -- be claimable). A queue left with no rate forgets its starts.
 WITH changed AS (
     INSERT INTO taskq_queues AS q (name, paused, concurrency, updated_at, rate_limit,
-        rate_period_s)
+        rate_period_s, key_concurrency)
     VALUES (%(name)s, coalesce(%(paused)s, false),
         CASE WHEN %(keep_concurrency)s THEN NULL ELSE %(concurrency)s::integer END,
         %(now)s,
         CASE WHEN %(keep_rate)s THEN NULL ELSE %(rate_limit)s::integer END,
-        CASE WHEN %(keep_rate)s THEN NULL ELSE %(rate_period_s)s::double precision END)
+        CASE WHEN %(keep_rate)s THEN NULL ELSE %(rate_period_s)s::double precision END,
+        CASE WHEN %(keep_key_concurrency)s THEN NULL ELSE %(key_concurrency)s::integer END)
     ON CONFLICT (name) DO UPDATE SET paused = coalesce(%(paused)s, q.paused),
         concurrency = CASE WHEN %(keep_concurrency)s THEN q.concurrency
             ELSE %(concurrency)s::integer END,
@@ -618,6 +674,8 @@ WITH changed AS (
             ELSE %(rate_limit)s::integer END,
         rate_period_s = CASE WHEN %(keep_rate)s THEN q.rate_period_s
             ELSE %(rate_period_s)s::double precision END,
+        key_concurrency = CASE WHEN %(keep_key_concurrency)s THEN q.key_concurrency
+            ELSE %(key_concurrency)s::integer END,
         updated_at = %(now)s
     RETURNING {queue_columns}),
 woken AS (SELECT pg_notify('taskq_tasks', '') FROM changed WHERE NOT paused),

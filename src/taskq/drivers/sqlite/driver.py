@@ -475,11 +475,18 @@ class SqliteDriver:
         paused: bool | None = None,
         concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         rate: Rate | Literal[Keep.KEEP] | None = KEEP,
+        key_concurrency: int | Literal[Keep.KEEP] | None = KEEP,
         now: float,
     ) -> QueueSettings:
         settings = await self._write(
             lambda c: flow.update(
-                c, name, paused=paused, concurrency=concurrency, rate=rate, now=now
+                c,
+                name,
+                paused=paused,
+                concurrency=concurrency,
+                rate=rate,
+                key_concurrency=key_concurrency,
+                now=now,
             )
         )
         if not settings.paused:

@@ -39,37 +39,73 @@ def claim(
     conn: sqlite3.Connection, query: str, args: dict[str, Any], queues: Sequence[str] | None
 ) -> list[Any]:
     """Run the claim ``query`` with ``args`` (rows.claim_statement's), or, when some queue is
-    paused or limited, its flow-controlled form: the held-back queues' tasks left out, and
-    each limited queue (of ``queues``, all if None) given up to its room, among the
-    tasks to start; the starts of rated queues are recorded."""
+    paused or limited or a keyed task waits, its flow-controlled form: the held-back queues'
+    tasks left out, and each limited queue (of ``queues``, all if None) and each key given
+    up to its room, among the tasks to start; the starts of rated queues are recorded."""
     controls = conn.execute(FLOW_CONTROLS, {"now": args["now"]}).fetchall()
-    if not controls:
+    keyed = bool(conn.execute(SQL["keyed_waiting"]).fetchone()[0])
+    if not controls and not keyed:
         return conn.execute(query, args).fetchall()
-    limited: list[int] = []
-    rated: list[QueueSettings] = []
+    settings: dict[str, QueueSettings] = {}
+    rooms: dict[str, int] = {}  # the limited queues this claim may start tasks of
     for *columns, running, starts in controls:
-        settings = rows.row_to_queue(columns)
-        if settings.rate is not None:
-            rated.append(settings)
-        if settings.paused or (queues and settings.name not in queues):
-            continue
-        room = min(
-            flow.room(settings, running=running, starts=starts), args["start"] - len(limited)
-        )
+        found = settings[columns[0]] = rows.row_to_queue(columns)
+        if found.is_limited and not found.paused and (not queues or found.name in queues):
+            rooms[found.name] = flow.room(found, running=running, starts=starts)
+    start = args["start"]
+    limited = _keyed(conn, args, queues, settings, rooms) if keyed and start > 0 else []
+    for name, left in rooms.items():
+        room = min(left, start - len(limited))
         if room > 0:
-            found = conn.execute(
-                SQL["ready_in_limited_queue"],
-                {"now": args["now"], "queue": settings.name, "room": room},
+            found_seqs = conn.execute(
+                SQL["ready_in_limited_queue"], {"now": args["now"], "queue": name, "room": room}
             )
-            limited.extend(seq for (seq,) in found)
+            limited.extend(seq for (seq,) in found_seqs)
     held_back = codec.encode([name for name, *_ in controls])
     claimed = conn.execute(
         CLAIM_CONTROLLED[rows.ready_variant(queues)],
         {**args, "held_back": held_back, "limited": codec.encode(limited)},
     ).fetchall()
+    rated = [s for s in settings.values() if s.rate is not None]
     if rated:
         _record_starts(conn, rated, claimed, now=args["now"])
     return claimed
+
+
+def _keyed(
+    conn: sqlite3.Connection,
+    args: dict[str, Any],
+    queues: Sequence[str] | None,
+    settings: dict[str, QueueSettings],
+    rooms: dict[str, int],
+) -> list[int]:
+    """The keyed tasks this claim may start, in claim order: up to each key's room, and, in
+    a limited queue, within its room (taken from ``rooms``)."""
+    running = {(q, k): n for q, k, n in conn.execute(SQL["keyed_running"])}
+    set_per_key = dict(conn.execute(SQL["key_concurrencies"]).fetchall())
+
+    def per_key(queue: str) -> int:
+        return int(set_per_key.get(queue, 1))
+
+    full = [f"{q}\x1f{k}" for (q, k), n in running.items() if n >= per_key(q)]
+    window = {
+        "now": args["now"],
+        "queues": None if not queues else codec.encode(list(queues)),
+        "paused": codec.encode([name for name, s in settings.items() if s.paused]),
+        "full": codec.encode(full),
+        "window": args["start"] * 4,
+    }
+    picked: list[int] = []
+    for seq, queue, key in conn.execute(SQL["keyed_ready"], window).fetchall():
+        if len(picked) >= args["start"]:
+            break
+        if running.get((queue, key), 0) >= per_key(queue) or rooms.get(queue, 1) <= 0:
+            continue
+        running[queue, key] = running.get((queue, key), 0) + 1
+        if queue in rooms:
+            rooms[queue] -= 1
+        picked.append(seq)
+    return picked
 
 
 def _record_starts(
@@ -94,11 +130,19 @@ def update(
     paused: bool | None,
     concurrency: int | Literal[Keep.KEEP] | None,
     rate: Rate | Literal[Keep.KEEP] | None,
+    key_concurrency: int | Literal[Keep.KEEP] | None,
     now: float,
 ) -> QueueSettings:
     row = conn.execute(ONE_QUEUE_SETTINGS, (name,)).fetchone()
     current = QueueSettings(name) if row is None else rows.row_to_queue(row)
-    new = flow.updated(current, paused=paused, concurrency=concurrency, rate=rate, now=now)
+    new = flow.updated(
+        current,
+        paused=paused,
+        concurrency=concurrency,
+        rate=rate,
+        key_concurrency=key_concurrency,
+        now=now,
+    )
     conn.execute(
         SQL["update_queue"],
         {
@@ -108,6 +152,7 @@ def update(
             "updated_at": now,
             "rate_limit": None if new.rate is None else new.rate.limit,
             "rate_period_s": None if new.rate is None else new.rate.per_s,
+            "key_concurrency": new.key_concurrency,
         },
     )
     if new.rate is None:  # its starts count for nothing now

@@ -13,16 +13,16 @@ from taskq.drivers.statements import load
 from taskq.task import NewTask, Task
 
 SQL = load("taskq.drivers.sqlite")
-ROWS_PER_INSERT = 500  # 13 parameters a row: well under SQLite's 32,766 per statement
+ROWS_PER_INSERT = 500  # 14 parameters a row: well under SQLite's 32,766 per statement
 ROWS_PER_UPDATE = 1000  # 4 parameters a row
 GET_BY_KEY = SQL["get_by_key"].format(columns=COLUMNS)
 GET_BY_UNIQUE_KEY = SQL["get_by_unique_key"].format(columns=COLUMNS)
 
 # One row of an insert, as ``insert`` names its columns:
 # (id, action, payload, queue, priority, max_attempts, timeout_s, run_at, created_at,
-#  idempotency_key, fingerprint, trace_context, unique_key)
+#  idempotency_key, fingerprint, trace_context, unique_key, concurrency_key)
 InsertRow = tuple[Any, ...]
-WIDTH = 13
+WIDTH = 14
 KEY = 9  # where the idempotency key is in an InsertRow
 UNIQUE_KEY = 12
 CREATED_AT = 8
@@ -45,6 +45,7 @@ def insert_row(task: NewTask, now: float) -> InsertRow:
         task.fingerprint,
         task.trace_context,
         task.unique_key,
+        task.concurrency_key,
     )
 
 

@@ -7,7 +7,7 @@
 -- (so seq is FIFO). A row whose idempotency key is taken, or whose unique key an active
 -- task holds (0008), is skipped.
 INSERT INTO tasks (id, action, payload, queue, priority, max_attempts, timeout_s, run_at,
-    created_at, idempotency_key, fingerprint, trace_context, unique_key)
+    created_at, idempotency_key, fingerprint, trace_context, unique_key, concurrency_key)
 VALUES {rows}
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued', 'running')
@@ -32,22 +32,24 @@ SELECT {columns} FROM tasks WHERE unique_key = ? ORDER BY seq DESC LIMIT 1
 
 -- name: ready_any_queue
 -- Ready tasks in claim order: priority, then FIFO. INDEXED BY: left to itself the planner
--- picks tasks_status_seq and sorts every waiting task.
+-- picks tasks_status_seq and sorts every waiting task. A task with a concurrency key is
+-- claimed under flow control only (flow.py).
 SELECT seq FROM tasks INDEXED BY tasks_ready
-WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now
+WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now AND concurrency_key IS NULL
 ORDER BY priority DESC, run_at, seq
 LIMIT :n
 
 -- name: ready_in_queue
 SELECT seq FROM tasks INDEXED BY tasks_ready_by_queue
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now AND queue = :queue
+    AND concurrency_key IS NULL
 ORDER BY priority DESC, run_at, seq
 LIMIT :n
 
 -- name: ready_in_queues
 SELECT seq FROM tasks INDEXED BY tasks_ready
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now
-    AND queue IN (SELECT value FROM json_each(:queues))
+    AND queue IN (SELECT value FROM json_each(:queues)) AND concurrency_key IS NULL
 ORDER BY priority DESC, run_at, seq
 LIMIT :n
 
@@ -484,11 +486,39 @@ DELETE FROM queue_starts WHERE queue = :queue AND at <= :before
 AND queue NOT IN (SELECT value FROM json_each(:held_back))
 
 -- name: ready_in_limited_queue
--- What a limited queue with room may give: up to :room tasks, in claim order.
+-- What a limited queue with room may give: up to :room tasks without a key, in claim order
+-- (its keyed tasks are taken, within its room, with the others keyed).
 SELECT seq FROM tasks INDEXED BY tasks_ready_by_queue
 WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now AND queue = :queue
+    AND concurrency_key IS NULL
 ORDER BY priority DESC, run_at, seq
 LIMIT :room
+
+-- name: keyed_waiting
+-- Whether a task with a concurrency key is queued (0010: a probe of tasks_keyed_ready).
+SELECT EXISTS (SELECT 1 FROM tasks WHERE concurrency_key IS NOT NULL AND status = 'queued')
+
+-- name: key_concurrencies
+SELECT name, key_concurrency FROM queues WHERE key_concurrency IS NOT NULL
+
+-- name: keyed_running
+-- The running tasks of each concurrency key (through tasks_keyed_running).
+SELECT queue, concurrency_key, count(*) FROM tasks
+WHERE concurrency_key IS NOT NULL AND status = 'running'
+GROUP BY queue, concurrency_key
+
+-- name: keyed_ready
+-- The first ready keyed tasks in claim order, of the worker's queues (:queues, a JSON list,
+-- or NULL: all) but the :paused ones, with the keys at their limit (:full, "queue\x1fkey")
+-- left out: a busy key does not hide the others' tasks behind it.
+SELECT seq, queue, concurrency_key FROM tasks INDEXED BY tasks_keyed_ready
+WHERE concurrency_key IS NOT NULL AND status = 'queued' AND worker_id IS NULL
+    AND run_at <= :now
+    AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+    AND queue NOT IN (SELECT value FROM json_each(:paused))
+    AND queue || char(31) || concurrency_key NOT IN (SELECT value FROM json_each(:full))
+ORDER BY priority DESC, run_at, seq
+LIMIT :window
 
 -- name: claim_controlled
 -- The claim under flow control: the ready tasks of the queues not held back ({ready}, with
@@ -515,11 +545,14 @@ RETURNING {columns}
 
 -- name: update_queue
 -- A queue's settings as flow.updated made them (read first in the same transaction).
-INSERT INTO queues (name, paused, concurrency, updated_at, rate_limit, rate_period_s)
-VALUES (:name, :paused, :concurrency, :updated_at, :rate_limit, :rate_period_s)
+INSERT INTO queues (name, paused, concurrency, updated_at, rate_limit, rate_period_s,
+    key_concurrency)
+VALUES (:name, :paused, :concurrency, :updated_at, :rate_limit, :rate_period_s,
+    :key_concurrency)
 ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
     concurrency = excluded.concurrency, updated_at = excluded.updated_at,
-    rate_limit = excluded.rate_limit, rate_period_s = excluded.rate_period_s
+    rate_limit = excluded.rate_limit, rate_period_s = excluded.rate_period_s,
+    key_concurrency = excluded.key_concurrency
 
 -- name: queue_settings
 -- {queue_columns} is a queues row as every driver selects it (drivers/rows.py).

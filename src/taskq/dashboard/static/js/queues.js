@@ -41,6 +41,9 @@ function FlowState({ queue }) {
     ${rateLimit === null
       ? null
       : html`<span class="limit" data-rate=${rateLimit} title=${`At most ${rateLimit.replace("/", " starts per ")}, across every worker`}>≤ ${rateLimit} starts</span>`}
+    ${(queue.key_concurrency ?? null) === null
+      ? null
+      : html`<span class="limit" data-per-key=${queue.key_concurrency} title=${`At most ${queue.key_concurrency} of its tasks holding one concurrency key run at once`}>≤ ${number(queue.key_concurrency)} per key</span>`}
   </span>`;
 }
 

@@ -14,6 +14,7 @@ export function curlFor(task) {
   if (task.max_attempts !== null) body.max_attempts = task.max_attempts;
   if (task.timeout !== null) body.timeout = task.timeout;
   if (task.unique_key) body.unique_key = task.unique_key;
+  if (task.concurrency_key) body.concurrency_key = task.concurrency_key;
   const json = JSON.stringify(body).replace(/'/g, "'\\''"); // inside a single-quoted shell word
   return `curl -X POST ${location.origin}/tasks -H 'Content-Type: application/json' -d '${json}'`;
 }
@@ -104,6 +105,7 @@ function Details({ task }) {
       <${Field} label="action"><a class="mono" href=${`#/tasks?action=${encodeURIComponent(task.action)}`}>${task.action}</a></${Field}>
       <${Field} label="priority">${task.priority}</${Field}>
       ${task.unique_key && html`<${Field} label="unique key"><span class="mono" title="while this task is queued or running, a submission with this key answers it">${task.unique_key}</span></${Field}>`}
+      ${task.concurrency_key && html`<${Field} label="concurrency key"><span class="mono" title="at most the queue's key concurrency of its tasks holding this key run at once">${task.concurrency_key}</span></${Field}>`}
       <${Field} label="attempts">${task.attempts}${task.max_attempts === null ? html` <span class="muted" title="no max_attempts was submitted: the action's own, else the worker's --max-attempts">(max: the default)</span>` : ` of ${task.max_attempts}`}</${Field}>
       <${Field} label="timeout">${task.timeout === null ? html`<span class="muted">none</span>` : duration(task.timeout)}</${Field}>
       <${Field} label="worker">${worker

@@ -1,5 +1,5 @@
-"""``unique_key`` through the client, against a real `taskq run`: a held key answers its
-holder, with ``created`` False."""
+"""``unique_key`` and ``concurrency_key`` through the client, against a real `taskq run`: a
+held unique key answers its holder, with ``created`` False; a concurrency key is kept."""
 
 from __future__ import annotations
 
@@ -31,3 +31,10 @@ def test_submit_many_answers_each_held_key_with_its_holder(client: taskq.Client)
     assert [a.created for a in answered] == [False, True, False, True]
     assert answered[0].id == held.id
     assert answered[2].id == answered[1].id
+
+
+def test_submit_with_a_concurrency_key_keeps_it(client: taskq.Client) -> None:
+    accepted = client.submit("noop", concurrency_key="customer:7", delay=3600)
+    assert client.get(accepted.id).concurrency_key == "customer:7"
+    (many,) = client.submit_many([{"action": "noop", "concurrency_key": "c", "delay": 3600}])
+    assert client.get(many.id).concurrency_key == "c"
