@@ -8,8 +8,9 @@ Each run starts `taskq api --processes N` on a fresh store (SQLite with FULL syn
 is fsynced; or PostgreSQL), no worker, then drives it for ``--seconds`` with `wrk -t1 -c64`
 and the harness's body (``wrk/post_task.lua``). It reports requests/s, p99 latency, the CPU
 time the server processes used per accepted task (from /proc, every child's user + system
-time, read just before the parent is stopped) and checks that the store holds exactly one
-task per 202. The values of N alternate run by run, so the machine's drift hits each alike.
+time, read just before the parent is stopped) and checks that the store holds a task per
+202 (and no more than the requests wrk left in flight). The values of N alternate run by
+run, so the machine's drift hits each alike.
 
 On a 2-core machine wrk shares the cores with the servers (it is pinned to the last core,
 the servers are not pinned): a second process can only use what wrk and the first leave,
@@ -40,7 +41,8 @@ TASKQ = str(Path(sys.executable).with_name("taskq"))
 STARTED = re.compile(r"Started server process \[(\d+)\]")
 TICKS = os.sysconf("SC_CLK_TCK")
 API = [TASKQ, "api", "--log-level", "info"]
-WRK = ["wrk", "-t1", "-c64", "--latency", "-s", str(LUA)]
+CONNECTIONS = 64
+WRK = ["wrk", "-t1", f"-c{CONNECTIONS}", "--latency", "-s", str(LUA)]
 
 
 def free_port() -> int:
@@ -106,8 +108,10 @@ def one_run(database: str, processes: int, seconds: int, workdir: Path) -> dict[
         api.wait(timeout=60)
     summary = json.loads(wrk.stdout.split("WRKJSON ", 1)[1].splitlines()[0])
     accepted = summary["requests"] - summary["status_errors"]
+    # wrk stops counting with up to one request in flight per connection, which the
+    # service may still store: every 202 is stored, and nothing beyond those in flight
     count = stored(database)
-    if count != accepted:
+    if not accepted <= count <= accepted + CONNECTIONS:
         raise RuntimeError(f"{accepted} answered 202, but the store holds {count} tasks")
     return {
         "per_s": accepted / (summary["duration_us"] / 1e6),
