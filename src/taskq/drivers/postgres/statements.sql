@@ -145,15 +145,23 @@ WITH full_keys AS MATERIALIZED (
     HAVING count(*) >= coalesce(q.key_concurrency, 1)),
 keyed AS MATERIALIZED (
     SELECT queue, concurrency_key, taskq_key_room(queue, concurrency_key) AS room FROM (
-        SELECT DISTINCT queue, concurrency_key FROM (
-            SELECT queue, concurrency_key FROM taskq_tasks
-            WHERE concurrency_key IS NOT NULL AND status = 'queued' AND worker_id IS NULL
-                AND run_at <= %(now)s AND %(start)s > 0 AND {only_tasks}
-                AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused)
-                AND (queue, concurrency_key) NOT IN (SELECT * FROM full_keys)
-            ORDER BY priority DESC, run_at, seq
-            LIMIT %(start)s * 4) AS first_ready
-        ORDER BY queue, concurrency_key) AS candidate_keys),
+        SELECT queue, concurrency_key FROM (
+            SELECT queue, concurrency_key, min(nth) AS first_nth FROM (
+                SELECT queue, concurrency_key,
+                    row_number() OVER (ORDER BY priority DESC, run_at, seq) AS nth
+                FROM (
+                    SELECT queue, concurrency_key, priority, run_at, seq FROM taskq_tasks
+                    WHERE concurrency_key IS NOT NULL AND status = 'queued'
+                        AND worker_id IS NULL AND run_at <= %(now)s AND %(start)s > 0
+                        AND {only_tasks}
+                        AND queue NOT IN (SELECT name FROM taskq_queues WHERE paused)
+                        AND (queue, concurrency_key) NOT IN (SELECT * FROM full_keys)
+                    ORDER BY priority DESC, run_at, seq
+                    LIMIT %(start)s * 4) AS first_ready) AS numbered
+            GROUP BY queue, concurrency_key) AS firsts
+        -- the first keys in claim order, one per idle runner at most: each is locked
+        ORDER BY first_nth
+        LIMIT %(start)s) AS candidate_keys),
 keyed_picks AS MATERIALIZED (
     SELECT t.seq, t.queue FROM keyed, LATERAL (
         SELECT seq, queue FROM taskq_tasks
@@ -181,12 +189,14 @@ picked_limited AS MATERIALIZED (
     -- (an empty queues table is otherwise estimated at hundreds of rows)
     LIMIT %(start)s),
 picked_keyed AS MATERIALIZED (
-    SELECT seq, priority, run_at FROM taskq_tasks
-    WHERE seq IN (SELECT seq FROM keyed_picks
-                  WHERE queue NOT IN (SELECT name FROM taskq_queues
-                                      WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL))
-        AND status = 'queued' AND worker_id IS NULL
-    FOR UPDATE SKIP LOCKED),
+    -- row by row through the primary key (a join could scan the table for a few picks)
+    SELECT t.seq, t.priority, t.run_at FROM keyed_picks, LATERAL (
+        SELECT seq, priority, run_at FROM taskq_tasks
+        WHERE seq = keyed_picks.seq AND status = 'queued' AND worker_id IS NULL
+        FOR UPDATE SKIP LOCKED) AS t
+    WHERE keyed_picks.queue NOT IN (
+        SELECT name FROM taskq_queues WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+    LIMIT %(start)s),
 ranked AS (
     SELECT seq, is_limited, row_number() OVER (ORDER BY priority DESC, run_at, seq) AS nth
     FROM (SELECT seq, priority, run_at, false AS is_limited FROM picked
@@ -196,7 +206,10 @@ ranked AS (
           SELECT seq, priority, run_at, true FROM picked_keyed) AS candidates),
 chosen AS (
     SELECT seq, nth <= %(start)s AS starts FROM ranked
-    WHERE nth <= %(start)s OR (NOT is_limited AND nth <= %(n)s)),
+    WHERE nth <= %(start)s OR (NOT is_limited AND nth <= %(n)s)
+    -- never more; and the planner, told so, updates through the primary key rather than
+    -- hashing the whole table
+    LIMIT %(n)s),
 claimed AS (
     UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
         status = CASE WHEN chosen.starts THEN 'running' ELSE t.status END,

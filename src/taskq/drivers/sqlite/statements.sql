@@ -496,7 +496,8 @@ LIMIT :room
 
 -- name: keyed_waiting
 -- Whether a task with a concurrency key is queued (0010: a probe of tasks_keyed_ready).
-SELECT EXISTS (SELECT 1 FROM tasks WHERE concurrency_key IS NOT NULL AND status = 'queued')
+SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_keyed_ready
+               WHERE concurrency_key IS NOT NULL AND status = 'queued')
 
 -- name: key_concurrencies
 SELECT name, key_concurrency FROM queues WHERE key_concurrency IS NOT NULL

@@ -1,11 +1,14 @@
 -- depends: 0009.queue_rates
 -- Concurrency keys (flow control, taskq/flow.py): at most a queue's key_concurrency (NULL:
 -- 1) of its tasks holding one concurrency_key run at once. Claims find the ready keyed
--- tasks through the first index and count a key's running ones through the second; both
--- hold only tasks that have a key, so a store that uses none pays nothing for them.
+-- tasks in claim order through the first index, a key's own through the second, and count
+-- a key's running ones through the third; all hold only tasks that have a key, so a store
+-- that uses none pays nothing for them.
 ALTER TABLE taskq_tasks ADD COLUMN concurrency_key TEXT;
 ALTER TABLE taskq_queues ADD COLUMN key_concurrency INTEGER CHECK (key_concurrency >= 1);
 CREATE INDEX taskq_tasks_keyed_ready ON taskq_tasks (priority DESC, run_at, seq)
+    WHERE concurrency_key IS NOT NULL AND status = 'queued';
+CREATE INDEX taskq_tasks_keyed_by_key ON taskq_tasks (queue, concurrency_key, priority DESC, run_at, seq)
     WHERE concurrency_key IS NOT NULL AND status = 'queued';
 CREATE INDEX taskq_tasks_keyed_running ON taskq_tasks (queue, concurrency_key)
     WHERE concurrency_key IS NOT NULL AND status = 'running';
