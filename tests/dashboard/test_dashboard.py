@@ -318,3 +318,31 @@ def test_set_and_clear_a_rate_limit_from_the_queues_page(
     editor.locator("button[data-action=clear-rate]").click()
     expect(row).to_contain_text("unlimited")
     wait_until(lambda: rate_limit() is None, 5, what="GET /queues to show no rate")
+
+
+def test_set_and_clear_the_concurrency_per_key_from_the_queues_page(
+    dashboard: Dashboard, http: httpx.Client
+) -> None:
+    queue = f"q3-{uuid.uuid4().hex[:8]}"
+    delayed(http, queue, 1)
+
+    def per_key() -> object:
+        found = [q for q in http.get("/queues").json()["queues"] if q["name"] == queue]
+        return found[0]["key_concurrency"] if found else "missing"
+
+    page = dashboard.open("/queues")
+    row = page.locator(f".queues-table tr[data-queue='{queue}']")
+    row.locator("button[data-action=edit-limit]").click()
+    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    editor.locator("input[name=key_concurrency]").fill("3")
+    editor.locator("button[data-action=set-per-key]").click()
+    expect(row.locator("[data-per-key]")).to_have_text("≤ 3 per key")
+    wait_until(lambda: per_key() == 3, 5, what="GET /queues to show 3 per key")
+
+    row.locator("button[data-action=edit-limit]").click()
+    editor.locator("input[name=key_concurrency]").fill("0")
+    editor.locator("button[data-action=set-per-key]").click()
+    expect(editor.locator(".note-error")).to_contain_text("whole number")
+    editor.locator("button[data-action=clear-per-key]").click()
+    expect(row.locator("[data-per-key]")).to_have_count(0)
+    wait_until(lambda: per_key() is None, 5, what="GET /queues to show the default per key")

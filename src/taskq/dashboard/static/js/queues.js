@@ -61,6 +61,7 @@ function QueueRow({ queue: q, mayChange, changed }) {
   const [editing, setEditing] = useState(false);
   const [limit, setLimit] = useState("");
   const [rateLimit, setRateLimit] = useState("");
+  const [perKey, setPerKey] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const input = useRef(null);
@@ -83,6 +84,7 @@ function QueueRow({ queue: q, mayChange, changed }) {
   const openEditor = () => {
     setLimit(q.concurrency === null ? "" : String(q.concurrency));
     setRateLimit(q.rate_limit ?? "");
+    setPerKey(q.key_concurrency == null ? "" : String(q.key_concurrency));
     setError(null);
     setEditing(!editing);
   };
@@ -110,6 +112,16 @@ function QueueRow({ queue: q, mayChange, changed }) {
     change(() => request("PATCH", path(q.name), { body: { rate_limit: rateLimit.trim() } }));
   };
   const clearRate = () => change(() => request("PATCH", path(q.name), { body: { rate_limit: null } }));
+  const setKeyConcurrency = (event) => {
+    event.preventDefault();
+    const n = Number(perKey);
+    if (perKey.trim() === "" || !Number.isInteger(n) || n < 1) {
+      setError(new Error("Per key is a whole number from 1 (Clear for the default, 1)."));
+      return;
+    }
+    change(() => request("PATCH", path(q.name), { body: { key_concurrency: n } }));
+  };
+  const clearKeyConcurrency = () => change(() => request("PATCH", path(q.name), { body: { key_concurrency: null } }));
 
   const windows = [...q.windows].sort((a, b) => a.window_s - b.window_s);
   const row = html`<tr key="row" data-queue=${q.name} data-paused=${String(q.paused)} class=${editing || error ? "has-flow-edit" : ""}>
@@ -171,6 +183,20 @@ function QueueRow({ queue: q, mayChange, changed }) {
                 : html`<button type="button" class="button small" data-action="clear-rate" disabled=${busy}
                                title="No limit on how often its tasks start" onClick=${clearRate}>Clear</button>`}
             </span>
+          </form>
+          <form class="limit-form" novalidate onSubmit=${setKeyConcurrency}>
+            <label>Run at most
+              <input type="number" name="key_concurrency" min="1" step="1" inputmode="numeric" placeholder="1"
+                     aria-label=${`Concurrency per key of ${q.name}`}
+                     value=${perKey} onInput=${(e) => setPerKey(e.target.value)} disabled=${busy} />
+              of its tasks holding one concurrency key at once</label>
+            <span class="limit-buttons">
+              <button type="submit" class="button small primary" data-action="set-per-key" disabled=${busy}>Set</button>
+              ${(q.key_concurrency ?? null) === null
+                ? null
+                : html`<button type="button" class="button small" data-action="clear-per-key" disabled=${busy}
+                               title="One task of a key at a time (the default)" onClick=${clearKeyConcurrency}>Clear</button>`}
+            </span>
           </form>`
         : null}
       ${error
@@ -189,8 +215,8 @@ export function Queues({ session }) {
   const later = useRef(null);
   useEffect(() => () => clearTimeout(later.current), []);
   const changed = (settings) => {
-    const { paused, concurrency, rate_limit } = settings;
-    setOwn((old) => ({ ...old, [settings.name]: { paused, concurrency, rate_limit, at: Date.now() } }));
+    const { paused, concurrency, rate_limit, key_concurrency } = settings;
+    setOwn((old) => ({ ...old, [settings.name]: { paused, concurrency, rate_limit, key_concurrency, at: Date.now() } }));
     refresh();
     clearTimeout(later.current);
     later.current = setTimeout(refresh, 1100); // once the cached answer has surely expired
@@ -199,8 +225,10 @@ export function Queues({ session }) {
   const current = (q) => {
     const mine = own[q.name];
     if (!mine || Date.now() - mine.at > OWN_ANSWER_MS) return q;
-    if (mine.paused === q.paused && mine.concurrency === q.concurrency && mine.rate_limit === q.rate_limit) return q;
-    return { ...q, paused: mine.paused, concurrency: mine.concurrency, rate_limit: mine.rate_limit };
+    const same = ["paused", "concurrency", "rate_limit", "key_concurrency"].every((k) => mine[k] === q[k]);
+    if (same) return q;
+    const { paused, concurrency, rate_limit, key_concurrency } = mine;
+    return { ...q, paused, concurrency, rate_limit, key_concurrency };
   };
   if (!data) return error ? html`<${ErrorNote} error=${error} />` : html`<${Loading} />`;
   return html`<div class="page queues">
