@@ -129,7 +129,7 @@ class Sending(tracing.Sending):
 
     def stored(self, tasks: Sequence[Task]) -> None:
         if len(tasks) == 1 and tasks[0].id != self.tasks[0].id:
-            # an idempotency key answered with the task it stored before
+            # a key (idempotency, or unique while active) answered with a task stored before
             self._span.set_attribute("messaging.message.id", tasks[0].id)
             self._span.set_attribute("taskq.created", False)
 

@@ -42,10 +42,10 @@ def claim(
     paused or limited or a keyed task waits, its flow-controlled form: the held-back queues'
     tasks left out, and each limited queue (of ``queues``, all if None) and each key given
     up to its room, among the tasks to start; the starts of rated queues are recorded."""
-    controls = conn.execute(FLOW_CONTROLS, {"now": args["now"]}).fetchall()
-    keyed = bool(conn.execute(SQL["keyed_waiting"]).fetchone()[0])
-    if not controls and not keyed:
+    held_back, keyed = conn.execute(SQL["held_back"]).fetchone()
+    if not held_back and not keyed:
         return conn.execute(query, args).fetchall()
+    controls = conn.execute(FLOW_CONTROLS, {"now": args["now"]}).fetchall() if held_back else []
     settings: dict[str, QueueSettings] = {}
     rooms: dict[str, int] = {}  # the limited queues this claim may start tasks of
     for *columns, running, starts in controls:

@@ -461,8 +461,7 @@ SELECT seq FROM tasks WHERE created_at <= :at ORDER BY seq DESC LIMIT 1
 -- name: flow_controls
 -- The queues a claim holds back: paused ones, and limited ones with their running tasks
 -- (through tasks_queue_status) and their starts in the rate's window, later ones too (see
--- taskq/flow.py). Empty on a store that uses no flow control: the claim is then the plain
--- one, unchanged.
+-- taskq/flow.py). Read when held_back says some queue is held back.
 SELECT {queue_columns},
     CASE WHEN concurrency IS NOT NULL THEN
         (SELECT count(*) FROM tasks WHERE queue = queues.name AND status = 'running') END,
@@ -494,10 +493,15 @@ WHERE status = 'queued' AND worker_id IS NULL AND run_at <= :now AND queue = :qu
 ORDER BY priority DESC, run_at, seq
 LIMIT :room
 
--- name: keyed_waiting
--- Whether a task with a concurrency key is queued (0010: a probe of tasks_keyed_ready).
-SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_keyed_ready
-               WHERE concurrency_key IS NOT NULL AND status = 'queued')
+-- name: held_back
+-- Whether a claim needs flow control, in one read: some queue paused or limited (then its
+-- settings are read: flow_controls), some task with a concurrency key queued (a probe of
+-- tasks_keyed_ready, 0010). Most stores answer no, no: the claim is the plain one.
+SELECT
+    EXISTS (SELECT 1 FROM queues
+            WHERE paused = 1 OR concurrency IS NOT NULL OR rate_limit IS NOT NULL),
+    EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_keyed_ready
+            WHERE concurrency_key IS NOT NULL AND status = 'queued')
 
 -- name: key_concurrencies
 SELECT name, key_concurrency FROM queues WHERE key_concurrency IS NOT NULL
