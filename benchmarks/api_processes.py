@@ -35,11 +35,11 @@ from pathlib import Path
 import httpx
 
 from benchmarks.claim_flow import fresh_postgres
+from benchmarks.procs import cpu_seconds
 
 LUA = Path(__file__).parent / "wrk" / "post_task.lua"
 TASKQ = str(Path(sys.executable).with_name("taskq"))
 STARTED = re.compile(r"Started server process \[(\d+)\]")
-TICKS = os.sysconf("SC_CLK_TCK")
 API = [TASKQ, "api", "--log-level", "info"]
 CONNECTIONS = 64
 WRK = ["wrk", "-t1", f"-c{CONNECTIONS}", "--latency", "-s", str(LUA)]
@@ -52,12 +52,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def stored(database: str) -> int:
@@ -94,7 +88,7 @@ def one_run(database: str, processes: int, seconds: int, workdir: Path) -> dict[
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
-        before = sum(cpu_s(pid) for pid in pids)
+        before = sum(cpu_seconds(pid) for pid in pids)
         last_core = str((os.cpu_count() or 1) - 1)
         wrk = subprocess.run(
             ["taskset", "-c", last_core, *WRK, f"-d{seconds}s", f"{url}/tasks"],
@@ -102,7 +96,7 @@ def one_run(database: str, processes: int, seconds: int, workdir: Path) -> dict[
             text=True,
             check=True,
         )
-        used = sum(cpu_s(pid) for pid in pids) - before
+        used = sum(cpu_seconds(pid) for pid in pids) - before
     finally:
         api.send_signal(signal.SIGTERM)
         api.wait(timeout=60)

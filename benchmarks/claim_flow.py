@@ -35,6 +35,7 @@ from unittest import mock
 
 import taskq
 from taskq.drivers.postgres import driver as pg_driver
+from taskq.drivers.postgres.worker_commit import bookkeeping
 from taskq.drivers.sqlite import flow as sqlite_flow
 from taskq.flow import Rate
 from taskq.queue import Queue
@@ -53,7 +54,8 @@ def _before(database: str) -> AbstractContextManager[Any]:
     if database.startswith("postgresql"):
         # the statement before flow control is claim_plain without its one-time filter
         old = {
-            ready: pg_driver.SQL["claim_plain"].format(
+            ready: bookkeeping(
+                "claim_plain",
                 ready=pg_driver.SQL[ready].format(held_back="TRUE").strip(),
                 t_columns=pg_driver.T_COLUMNS,
             )

@@ -1,8 +1,12 @@
 """Workloads 5 and 6: HTTP enqueue paths under wrk, with their ceilings.
 
-Every target gets the same load: `wrk -t2 -c64 -d<D>s --latency -s wrk/post_task.lua`, the same
+Every target gets the same load: `wrk -t1 -c64 -d<D>s --latency -s wrk/post_task.lua`, the same
 JSON body, one uvicorn process with uvloop + httptools and no access log (taskq's own settings).
+The server process is pinned to the first core and wrk to the last, so the server's CPU time
+per answered request (user + system, from /proc, over wrk's run) is its own; other processes
+(taskq's and Celery's workers) are not pinned.
 
+  taskq-api-alone  `taskq api` alone on a SQLite file: what accepting costs, nothing beside it
   taskq-api      `taskq api` + 2 `taskq worker` processes on one SQLite file
   taskq-run      `taskq run`: API and worker in one process
   starlette-noop ceiling: Starlette endpoint that reads the body and answers 202
@@ -16,6 +20,7 @@ responses), and the clock runs on until every accepted task is completed.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -34,7 +39,9 @@ from benchmarks.systems.taskq_ import PREFETCH as TASKQ_PREFETCH
 
 LUA = BENCH_DIR / "wrk" / "post_task.lua"
 CONNECTIONS = 64
-WRK_THREADS = 2
+WRK_THREADS = 1
+SERVER_CORE = "0"
+LOAD_CORE = str((os.cpu_count() or 1) - 1)
 UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
 DRAIN_TIMEOUT = 600.0
 Spec = tuple[list[str], dict[str, str]]
@@ -46,8 +53,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pinned(argv: list[str], core: str) -> list[str]:
+    return ["taskset", "-c", core, *argv]
+
+
 def run_wrk(port: int, seconds: int) -> dict[str, Any]:
     argv = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
         "wrk",
         f"-t{WRK_THREADS}",
         f"-c{CONNECTIONS}",
@@ -74,8 +88,17 @@ def run_wrk(port: int, seconds: int) -> dict[str, Any]:
     raise RuntimeError(f"wrk printed no summary: {done.stderr.strip() or done.stdout[-500:]}")
 
 
+def loaded(server: subprocess.Popen[bytes], port: int, seconds: int) -> dict[str, Any]:
+    """wrk's figures, and the CPU time ``server`` used per answered request meanwhile."""
+    before = procs.cpu_seconds(server.pid)
+    wrk = run_wrk(port, seconds)
+    used = procs.cpu_seconds(server.pid) - before
+    return {**wrk, "server_cpu_us": used / max(wrk["ok_requests"], 1) * 1e6}
+
+
 def uvicorn_spec(app: str, port: int) -> Spec:
-    return ([venv_bin("uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), *UVICORN], {})
+    argv = [venv_bin("uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), *UVICORN]
+    return (pinned(argv, SERVER_CORE), {})
 
 
 def _wait_until(count: Callable[[], tuple[int, int]], timeout: float) -> float:
@@ -124,24 +147,33 @@ def _taskq_rep(variant: str, sizes: Sizes) -> dict[str, Any]:
             "--demo-delay-ms",
             "0",
         ]
-        specs: list[Spec] = [([venv_bin("taskq"), "run", *common, *worker], {})]
+        specs: list[Spec] = [
+            (pinned([venv_bin("taskq"), "run", *common, *worker], SERVER_CORE), {})
+        ]
     else:
-        specs = [([venv_bin("taskq"), "api", *common], {})]
+        specs = [(pinned([venv_bin("taskq"), "api", *common], SERVER_CORE), {})]
+    if variant == "taskq-api":
         specs += [(worker_argv(url, actions=None), {}) for _ in range(WORKER_PROCS)]
+    counter = _sqlite_counter(db, TASKQ_COUNT)
     with procs.running(specs, variant) as running:
         procs.wait_port(port, proc=running[0])
+        workers = running[1:]
+        workers_before = sum(procs.cpu_seconds(w.pid) for w in workers)
         started = time.time()
-        wrk = run_wrk(port, sizes.wrk_seconds)
+        wrk = loaded(running[0], port, sizes.wrk_seconds)
         wrk_end = time.time()
-        counter = _sqlite_counter(db, TASKQ_COUNT)
+        if variant == "taskq-api-alone":
+            return {**wrk, "accepted": counter()[1]}
         all_done = _wait_until(counter, DRAIN_TIMEOUT)
         completed, accepted = counter()
+        workers_used = sum(procs.cpu_seconds(w.pid) for w in workers) - workers_before
     return {
         **wrk,
         "accepted": accepted,
         "completed": completed,
         "drain_after_load_s": max(all_done - wrk_end, 0.0),
         "completed_per_s": completed / (all_done - started),
+        **({"worker_cpu_us": workers_used / max(completed, 1) * 1e6} if workers else {}),
     }
 
 
@@ -149,7 +181,7 @@ def _noop_rep(app: str, sizes: Sizes) -> dict[str, Any]:
     port = free_port()
     with procs.running([uvicorn_spec(app, port)], app.split(":", maxsplit=1)[0]) as running:
         procs.wait_port(port, proc=running[0])
-        return run_wrk(port, sizes.wrk_seconds)
+        return loaded(running[0], port, sizes.wrk_seconds)
 
 
 def _stack_rep(sizes: Sizes) -> dict[str, Any]:
@@ -179,7 +211,7 @@ def _stack_rep(sizes: Sizes) -> dict[str, Any]:
     with procs.running(specs, "stack") as running:
         procs.wait_port(port, proc=running[0])
         started = time.time()
-        wrk = run_wrk(port, sizes.wrk_seconds)
+        wrk = loaded(running[0], port, sizes.wrk_seconds)
         wrk_end = time.time()
         accepted = wrk["ok_requests"]
         rows = _sqlite_counter(db, "SELECT count(*), 0 FROM results")
@@ -203,6 +235,9 @@ SETTINGS = {
     "-s benchmarks/wrk/post_task.lua",
     "uvicorn": "1 process, " + " ".join(UVICORN) + " (taskq's own: uvloop, httptools, no access "
     "log)",
+    "cores": f"server process pinned to core {SERVER_CORE}, wrk to core {LOAD_CORE}; workers not "
+    "pinned; server CPU per request is its user + system time over wrk's run / 2xx answers",
+    "taskq-api-alone": "taskq api, no worker, SQLite synchronous=FULL",
     "taskq-api": f"taskq api + {WORKER_PROCS} x taskq worker --concurrency {TASKQ_CONCURRENCY} "
     f"--prefetch {TASKQ_PREFETCH} --demo-delay-ms 0 (built-in uppercase), SQLite "
     "synchronous=FULL",
@@ -214,15 +249,16 @@ SETTINGS = {
     f"celery worker --pool prefork --concurrency {WORKER_PROCS}; task INSERTs one row into "
     "SQLite (WAL, synchronous=FULL, autocommit)",
 }
-TARGET_KEYS = ("req_per_s", "p50_ms", "p99_ms")
-QUEUE_KEYS = ("req_per_s", "p50_ms", "p99_ms", "completed_per_s", "drain_after_load_s")
+TARGET_KEYS = ("req_per_s", "p50_ms", "p99_ms", "server_cpu_us")
+QUEUE_KEYS = (*TARGET_KEYS, "completed_per_s", "drain_after_load_s")
 
 
 def run(sizes: Sizes, progress: Progress, *, taskq: bool, stack: bool) -> dict[str, Any]:
     targets: list[tuple[str, Callable[[], dict[str, Any]], tuple[str, ...]]] = []
     if taskq:
         targets += [
-            ("taskq-api", lambda: _taskq_rep("taskq-api", sizes), QUEUE_KEYS),
+            ("taskq-api-alone", lambda: _taskq_rep("taskq-api-alone", sizes), TARGET_KEYS),
+            ("taskq-api", lambda: _taskq_rep("taskq-api", sizes), (*QUEUE_KEYS, "worker_cpu_us")),
             ("taskq-run", lambda: _taskq_rep("taskq-run", sizes), QUEUE_KEYS),
         ]
     targets += [

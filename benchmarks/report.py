@@ -20,7 +20,9 @@ HTTP_COLUMNS: list[tuple[str, str, bool, str]] = [
     ("req/s", "req_per_s", True, "{:,.0f}"),
     ("p50 ms", "p50_ms", False, "{:,.2f}"),
     ("p99 ms", "p99_ms", False, "{:,.2f}"),
+    ("server CPU µs/req", "server_cpu_us", False, "{:,.0f}"),
     ("completed/s", "completed_per_s", True, "{:,.0f}"),
+    ("worker CPU µs/task", "worker_cpu_us", False, "{:,.0f}"),
     ("drain after load s", "drain_after_load_s", False, "{:,.2f}"),
 ]
 TASKQ_ROWS = ("taskq", "taskq-inproc", "taskq-normal", "taskq-pg")
@@ -209,7 +211,7 @@ def ratios(results: Result) -> list[str]:
             else:
                 line += "; ceiling: none defined for this workload"
             lines.append(line)
-    for target in ("taskq-api", "taskq-run"):
+    for target in ("taskq-api-alone", "taskq-api", "taskq-run"):
         value = _median(http.get(target), "req_per_s")
         if value is None:
             continue
@@ -220,6 +222,15 @@ def ratios(results: Result) -> list[str]:
                 kind = "peer" if other == "stack" else "ceiling"
                 parts.append(f"vs {kind} {other} ({o:,.0f}): {_ratio(value, o, True)}")
         lines.append("; ".join(parts))
+        cpu = _median(http.get(target), "server_cpu_us")
+        noop_cpu = _median(http.get("starlette-noop"), "server_cpu_us")
+        if cpu is not None and noop_cpu is not None:
+            lines.append(
+                f"{target} server CPU per accepted task = {cpu:,.0f} µs; vs ceiling "
+                f"starlette-noop per request ({noop_cpu:,.0f} µs): {_ratio(cpu, noop_cpu, False)}"
+            )
+        if target == "taskq-api-alone":
+            continue
         done = _median(http.get(target), "completed_per_s")
         stack_done = _median(http.get("stack"), "completed_per_s")
         if done is not None:

@@ -57,6 +57,7 @@ COMMON_FLAGS = (
     "log_level",
     "log_format",
     "pg_pool_size",
+    "pg_worker_commit",
     "sqlite_synchronous",
     "sqlite_worker_sync_ms",
 )

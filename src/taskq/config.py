@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     pg_pool_size: int = Field(
         10, ge=1, le=1000, description="PostgreSQL connections per process, plus one listening"
     )
+    pg_worker_commit: Literal["async", "sync"] = Field(
+        "async",
+        description="async: worker bookkeeping commits without waiting for its WAL flush;"
+        " accepted tasks always wait; sync: every commit waits",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="least severe log records written"
     )

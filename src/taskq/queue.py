@@ -98,6 +98,7 @@ class Queue:
         sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL",
         sqlite_worker_sync_ms: int = 20,
         pg_pool_size: int = 10,
+        pg_worker_commit: Literal["async", "sync"] = "async",
     ) -> Queue:
         """A queue on ``database`` (a SQLite path, ``sqlite:///…`` or ``postgresql://…``)."""
         return cls(
@@ -106,6 +107,7 @@ class Queue:
                 sqlite_synchronous=sqlite_synchronous,
                 sqlite_worker_sync_ms=sqlite_worker_sync_ms,
                 pg_pool_size=pg_pool_size,
+                pg_worker_commit=pg_worker_commit,
             )
         )
 
@@ -117,6 +119,7 @@ class Queue:
             sqlite_synchronous=settings.sqlite_synchronous,
             sqlite_worker_sync_ms=settings.sqlite_worker_sync_ms,
             pg_pool_size=settings.pg_pool_size,
+            pg_worker_commit=settings.pg_worker_commit,
         )
 
     async def open(self) -> None:

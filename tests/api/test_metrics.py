@@ -16,9 +16,7 @@ from taskq.queue import Queue
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def fresh_metrics(
-    client: httpx.AsyncClient, *, max_pairs: int = 50, lag_s: float = 0.0
-) -> Metrics:
+def fresh_metrics(client: httpx.AsyncClient, *, max_pairs: int = 50, lag_s: float = 0.0) -> Metrics:
     """Metrics counted from now, reading up to ``lag_s`` ago (no lag when nothing is in
     flight: submissions through this client only, each answered after its commit)."""
     found = Metrics(StoreMetrics(lag_s=lag_s, max_pairs=max_pairs))

@@ -20,7 +20,7 @@ from tests.support.wakeups import wakes
 import taskq
 from taskq.drivers.postgres import PostgresDriver
 from taskq.errors import InvalidTask, StoreUnavailable
-from taskq.task import NewTask, Status
+from taskq.task import AttemptError, NewTask, Status
 
 CHANNEL = "taskq_tasks"  # what the driver's statements notify
 
@@ -214,3 +214,58 @@ async def test_one_idempotency_key_stores_one_task_without_group_commit(pg_url: 
     finally:
         for d in drivers:
             await d.close()
+
+
+
+async def wal_syncs(url: str) -> int:
+    """How many times the server has synced its WAL to disk, counting every session of
+    taskq's that was open: each reports its figures as it ends, before it leaves
+    pg_stat_activity."""
+    await until(
+        lambda: sessions(url, "taskq") + sessions(url, "taskq-listener") == 0,
+        what="taskq's sessions ended",
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("worker_commit", ["async", "sync"])
+async def test_a_workers_bookkeeping_waits_for_no_wal_flush_unless_told(
+    migrated_postgres_url: str, worker_commit: str
+) -> None:
+    """Accepted tasks always wait for the disk; a worker's claims, renewals, results and
+    failures wait only with ``worker_commit="sync"``. Counted by the server itself: with
+    ``synchronous_commit`` on, each commit that waits syncs the WAL once (one at a time,
+    none shares another's sync)."""
+    url = migrated_postgres_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        fsync = conn.execute("SHOW fsync").fetchone()
+        sync_level = conn.execute("SHOW synchronous_commit").fetchone()
+    if fsync != ("on",) or sync_level == ("off",):
+        pytest.skip("this server syncs no commit (fsync or synchronous_commit is off)")
+    n = 30
+    before = await wal_syncs(url)
+    async with opened(url, worker_commit=worker_commit) as driver:
+        for _ in range(n):
+            await driver.enqueue([NewTask(action="x")], now=time.time())
+    enqueued = await wal_syncs(url) - before
+    before = await wal_syncs(url)
+    async with opened(url, worker_commit=worker_commit) as driver:
+        for i in range(n):
+            now = time.time()
+            claimed = await driver.claim("w", 1, queues=None, lease_s=30, now=now, start=1)
+            (task,) = claimed.started
+            assert await driver.renew_leases("w", [task.id], lease_s=30, now=now) == 1
+            if i % 2:
+                assert await driver.complete(task.id, "w", '"ok"', now=now)
+            else:
+                assert await driver.fail(task.id, "w", AttemptError(1, "no", now), now=now)
+    bookkeeping = await wal_syncs(url) - before
+    assert enqueued >= n  # each enqueue alone, each waited for the disk
+    if worker_commit == "sync":
+        assert bookkeeping >= 3 * n  # claim, renewal, result: each waited
+    else:
+        # the WAL writer's own flushes only (every 200 ms by default)
+        assert bookkeeping < n / 3, bookkeeping

@@ -23,6 +23,7 @@ COMMON = {
     "log-level",
     "log-format",
     "pg-pool-size",
+    "pg-worker-commit",
     "sqlite-synchronous",
     "sqlite-worker-sync-ms",
 }

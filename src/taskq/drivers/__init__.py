@@ -74,12 +74,13 @@ def for_url(
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL",
     sqlite_worker_sync_ms: int = 20,
     pg_pool_size: int = 10,
+    pg_worker_commit: Literal["async", "sync"] = "async",
 ) -> Driver:
     """The driver for a database URL or a plain SQLite file path."""
     if is_postgres_url(url):
         from taskq.drivers.postgres import PostgresDriver
 
-        return PostgresDriver(url, max_size=pg_pool_size)
+        return PostgresDriver(url, max_size=pg_pool_size, worker_commit=pg_worker_commit)
     if is_memory_url(url):
         from taskq.drivers.memory import MemoryDriver
 

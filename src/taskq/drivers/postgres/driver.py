@@ -13,8 +13,11 @@ workers, on any hosts, share one queue. What makes that safe and quick:
   concurrent callers ask for while a round is being written go together in the next
   round, one statement per kind. A ``NOTIFY`` takes a database-wide lock at commit, and
   each statement is a round trip and a commit: per task, they would cap the drain.
+* A worker's bookkeeping commits asynchronously (worker_commit.py): it does not wait for
+  its WAL flush, which the producers' durable commits then have to themselves.
 
-Every write that returns has committed (``synchronous_commit`` permitting).
+Every write that returns has committed; an enqueue's has reached the disk
+(``synchronous_commit`` permitting).
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ from taskq.drivers.coalescer import Coalescer
 from taskq.drivers.postgres import admin, flow, in_transaction, keys, metrics, roster
 from taskq.drivers.postgres.connection import Connections, as_uuid, one_line
 from taskq.drivers.postgres.merged import Complete, Merged, Start, enqueue_row
+from taskq.drivers.postgres.worker_commit import (
+    FINISH,
+    RENEW,
+    RETRY_LATER,
+    WorkerCommit,
+    bookkeeping,
+)
 from taskq.drivers.rows import COLUMNS, LEASE_LOST, row_to_task
 from taskq.drivers.statements import load
 from taskq.drivers.wakeups import Listen
@@ -54,7 +64,8 @@ GET_BY_UNIQUE_KEYS = SQL["get_by_unique_keys"].format(columns=COLUMNS)
 REQUEUE = SQL["requeue"].format(columns=COLUMNS, retryable=SQL["retryable"])
 READY = ("ready_any_queue", "ready_in_queue", "ready_in_queues")
 CLAIM = {
-    ready: SQL["claim"].format(
+    ready: bookkeeping(
+        "claim",
         ready=SQL[ready].format(held_back=SQL["held_back_left_out"].strip()).strip(),
         only=SQL[ready.replace("ready_", "only_", 1)].strip(),
         only_tasks=SQL[ready.replace("ready_", "only_tasks_", 1)].strip(),
@@ -63,7 +74,8 @@ CLAIM = {
     for ready in READY
 }
 CLAIM_PLAIN = {
-    ready: SQL["claim_plain"].format(
+    ready: bookkeeping(
+        "claim_plain",
         ready=SQL[ready].format(held_back=SQL["none_held_back"].strip()).strip(),
         t_columns=T_COLUMNS,
     )
@@ -90,9 +102,12 @@ class PostgresDriver:
         acquire_timeout_s: float = 5.0,
         check_connections: bool = False,
         group_commit: bool = True,
+        worker_commit: WorkerCommit = "async",
     ) -> None:
         self.url = url
         self.group_commit = group_commit
+        self.worker_commit = worker_commit
+        self._lazy = worker_commit == "async"
         self._db = Connections(
             url,
             min_size=min_size,
@@ -101,7 +116,7 @@ class PostgresDriver:
             check_connections=check_connections,
         )
         self._wakeups = Listen(self._listening, self._db.where)
-        self._merged = Merged(self._db)
+        self._merged = Merged(self._db, lazy=self._lazy)
         self._rounds = Coalescer(self._merged.write_round)
         self._held_back = flow.HeldBack(self._db)
 
@@ -325,6 +340,7 @@ class PostgresDriver:
             now=now,
             start=start,
         )
+        args["lazy"] = self._lazy
         if not self._held_back.maybe():
             found = await self._db.fetchall(CLAIM_PLAIN[rows.ready_variant(queues)], args)
             if found or not await self._held_back.check():
@@ -358,8 +374,14 @@ class PostgresDriver:
         if key is None:
             return False
         now = time.time()
-        args = {**_error_args(key, worker_id, error), "at": error.at, "run_at": run_at, "now": now}
-        found = await self._db.fetchall(SQL["retry_later"], args)
+        args = {
+            **_error_args(key, worker_id, error),
+            "at": error.at,
+            "run_at": run_at,
+            "now": now,
+            "lazy": self._lazy,
+        }
+        found = await self._db.fetchall(RETRY_LATER, args)
         if found and found[0][0] == Status.QUEUED and run_at <= now:
             self._wakeups.work_available()
         return len(found) == 1
@@ -378,8 +400,13 @@ class PostgresDriver:
         key = as_uuid(task_id)
         if key is None:
             return False
-        args = {**_error_args(key, worker_id, error), "now": now, "status": status.value}
-        return await self._db.rowcount(SQL["finish"], args) == 1
+        args = {
+            **_error_args(key, worker_id, error),
+            "now": now,
+            "status": status.value,
+            "lazy": self._lazy,
+        }
+        return await self._db.rowcount(FINISH, args) == 1
 
     async def cancel_requests(self, worker_id: str) -> list[str]:
         return [r[0] for r in await self._db.fetchall(SQL["cancel_requests"], (worker_id,))]
@@ -399,7 +426,8 @@ class PostgresDriver:
         keys = [k for k in map(as_uuid, task_ids) if k is not None]
         if not keys:
             return 0
-        return await self._db.rowcount(SQL["renew"], (now + lease_s, worker_id, keys))
+        args = {"lease": now + lease_s, "worker": worker_id, "ids": keys, "lazy": self._lazy}
+        return await self._db.rowcount(RENEW, args)
 
     async def recover(
         self,

@@ -14,6 +14,7 @@ import psycopg
 from taskq import codec
 from taskq.drivers.coalescer import Round, Waiting
 from taskq.drivers.postgres.connection import Connections, one_line
+from taskq.drivers.postgres.worker_commit import COMPLETE_MANY, START_MANY
 from taskq.drivers.statements import load
 from taskq.errors import InvalidTask, StoreUnavailable
 from taskq.task import NewTask
@@ -89,8 +90,9 @@ class Complete(msgspec.Struct):
 class Merged:
     """The merged writes of one driver, on its connections."""
 
-    def __init__(self, db: Connections) -> None:
+    def __init__(self, db: Connections, *, lazy: bool) -> None:
         self._db = db
+        self._lazy = lazy  # worker_commit.py
 
     async def write_round(self, batch: Round) -> None:
         """One statement per kind of write in the round, side by side on the pool."""
@@ -129,13 +131,15 @@ class Merged:
 
     async def start(self, starts: list[Start]) -> list[int | None]:
         """Per start, the attempt's number, or None when the task is no longer the worker's."""
-        found = await self._db.fetchall(SQL["start_many"], (codec.encode(starts),))
+        args = {"rows": codec.encode(starts), "lazy": self._lazy}
+        found = await self._db.fetchall(START_MANY, args)
         attempts: dict[str, int] = dict(found)
         return [attempts.get(s.id) for s in starts]
 
     async def complete(self, completions: list[Complete]) -> list[bool]:
         """Per completion, whether the task was still the worker's (so was recorded)."""
-        found = await self._db.fetchall(SQL["complete_many"], (codec.encode(completions),))
+        args = {"rows": codec.encode(completions), "lazy": self._lazy}
+        found = await self._db.fetchall(COMPLETE_MANY, args)
         done = {task_id for (task_id,) in found}
         return [c.id in done for c in completions]
 

@@ -100,13 +100,25 @@ SELECT EXISTS (SELECT FROM taskq_queues
         WHERE paused OR concurrency IS NOT NULL OR rate_limit IS NOT NULL)
     OR EXISTS (SELECT FROM taskq_tasks WHERE concurrency_key IS NOT NULL AND status = 'queued')
 
+-- name: worker_commit
+-- The first CTE of each statement of a worker's bookkeeping (claims, starts, results,
+-- retries, lease renewals), which scans it so that it runs. With %(lazy)s, the statement's
+-- transaction commits without waiting for its WAL to reach the disk (PostgreSQL's
+-- asynchronous commit, for this transaction only; the server's WAL writer flushes it
+-- within a few hundred milliseconds, and only a crash of the server itself can undo it:
+-- the task then runs again). Otherwise it commits as the server is configured. Accepted
+-- tasks never commit this way: a 202 waits for the disk.
+worker_commit AS (SELECT set_config('synchronous_commit',
+    CASE WHEN %(lazy)s THEN 'off' ELSE current_setting('synchronous_commit') END, true))
+
 -- name: claim_plain
 -- The claim of a store where no queue is paused or limited (most stores): claim without
 -- its flow control, the statement being the smaller. Its ready_* statement takes nothing
 -- when some queue is held back (none_held_back, in this statement's own snapshot, so no
 -- task of a queue paused before it is taken); the driver (postgres/flow.py) then runs
 -- claim. The CTE is materialised for the reason given there.
-WITH picked AS MATERIALIZED ({ready}),
+WITH {worker_commit},
+picked AS MATERIALIZED ({ready}),
 ranked AS (
     SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) <= %(start)s AS starts
     FROM picked)
@@ -114,7 +126,7 @@ UPDATE taskq_tasks t SET worker_id = %(worker)s, lease_expires_at = %(lease)s,
     status = CASE WHEN ranked.starts THEN 'running' ELSE t.status END,
     attempts = t.attempts + ranked.starts::int,
     started_at = CASE WHEN ranked.starts THEN %(now)s ELSE t.started_at END
-FROM ranked
+FROM worker_commit, ranked
 WHERE t.seq = ranked.seq
 RETURNING {t_columns}
 
@@ -137,7 +149,8 @@ RETURNING {t_columns}
 -- hide the others), each key is given its room (taskq_key_room: under the key's lock, or
 -- none if another claim holds it) and up to that many of its tasks (keyed_picks), only
 -- to start; a limited queue's keyed tasks go through its own part, within its room.
-WITH full_keys AS MATERIALIZED (
+WITH {worker_commit},
+full_keys AS MATERIALIZED (
     SELECT r.queue, r.concurrency_key FROM taskq_tasks r
     LEFT JOIN taskq_queues q ON q.name = r.queue
     WHERE r.concurrency_key IS NOT NULL AND r.status = 'running' AND %(start)s > 0
@@ -215,7 +228,7 @@ claimed AS (
         status = CASE WHEN chosen.starts THEN 'running' ELSE t.status END,
         attempts = t.attempts + chosen.starts::int,
         started_at = CASE WHEN chosen.starts THEN %(now)s ELSE t.started_at END
-    FROM chosen
+    FROM worker_commit, chosen
     WHERE t.seq = chosen.seq
     RETURNING {t_columns}),
 recorded_starts AS (
@@ -247,19 +260,21 @@ queue = ANY(%(queues)s::text[])
 -- name: start_many
 -- Start prefetched tasks, every one waiting for this round at once: per task, its attempt
 -- number if it was still the worker's.
+WITH {worker_commit}
 UPDATE taskq_tasks t SET status = 'running', attempts = t.attempts + 1, started_at = v.at,
     lease_expires_at = v.lease
-FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, worker text, at double precision,
-    lease double precision)
+FROM worker_commit, jsonb_to_recordset(%(rows)s::jsonb) AS v(id uuid, worker text,
+    at double precision, lease double precision)
 WHERE t.id = v.id AND t.worker_id = v.worker AND t.status = 'queued'
 RETURNING t.id, t.attempts
 
 -- name: complete_many
 -- Record results, every one waiting for this round at once: the ids still the worker's.
+WITH {worker_commit}
 UPDATE taskq_tasks t SET status = 'completed', result = v.result, error = NULL,
     processed_at = v.at, worker_id = NULL, lease_expires_at = NULL
-FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, worker text, result jsonb,
-    at double precision)
+FROM worker_commit, jsonb_to_recordset(%(rows)s::jsonb) AS v(id uuid, worker text,
+    result jsonb, at double precision)
 WHERE t.id = v.id AND t.worker_id = v.worker AND t.status = 'running'
 RETURNING t.id
 
@@ -267,12 +282,14 @@ RETURNING t.id
 -- A failed attempt with attempts left: queued again from %(run_at)s. A task whose
 -- cancellation was asked for ends cancelled rather than retried; one due at once (e.g.
 -- interrupted by a shutdown) wakes another worker.
-WITH changed AS (
+WITH {worker_commit},
+changed AS (
     UPDATE taskq_tasks SET
         status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
         processed_at = CASE WHEN cancel_requested THEN %(at)s END,
         error = %(error)s, errors = errors || jsonb_build_array(%(error_json)s::jsonb),
         run_at = %(run_at)s, worker_id = NULL, lease_expires_at = NULL
+    FROM worker_commit
     WHERE id = %(id)s AND worker_id = %(worker)s AND status = 'running'
     RETURNING status, run_at),
 woken AS (
@@ -283,9 +300,11 @@ SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
 -- name: finish
 -- A failed attempt that ends the task: %(status)s is 'failed' (the dead letter) or
 -- 'cancelled' (stopped because its cancellation was asked for).
+WITH {worker_commit}
 UPDATE taskq_tasks SET status = %(status)s, error = %(error)s,
     errors = errors || jsonb_build_array(%(error_json)s::jsonb),
     processed_at = %(now)s, worker_id = NULL, lease_expires_at = NULL
+FROM worker_commit
 WHERE id = %(id)s AND worker_id = %(worker)s AND status = 'running'
 
 -- name: cancel_queued
@@ -331,7 +350,9 @@ SELECT changed.* FROM changed, (SELECT count(*) FROM woken) AS run_woken
 
 -- name: renew
 -- A worker's heartbeat: only the tasks it holds.
-UPDATE taskq_tasks SET lease_expires_at = %s WHERE worker_id = %s AND id = ANY(%s::uuid[])
+WITH {worker_commit}
+UPDATE taskq_tasks SET lease_expires_at = %(lease)s FROM worker_commit
+WHERE worker_id = %(worker)s AND id = ANY(%(ids)s::uuid[])
 
 -- name: recover_unstarted
 -- Lease rescue: a lost worker's prefetched tasks simply go back. Every worker runs it on
