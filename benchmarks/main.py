@@ -123,11 +123,15 @@ class Plan:
     def rss(self) -> bool:
         return "rss" in self.workloads and self.taskq
 
+    @property
+    def rss_pg(self) -> bool:
+        return "rss" in self.workloads and "taskq-pg" in self.systems
+
     def steps(self, sizes: Sizes) -> int:
         total = len(self.queue_systems) * len(self.queue_workloads) * sizes.reps
         if self.http:
-            total += (2 + 2 * self.taskq + self.stack) * sizes.reps
-        return total + 4 * self.sqlite + self.rss
+            total += (2 + 3 * self.taskq + self.stack) * sizes.reps
+        return total + 4 * self.sqlite + self.rss + self.rss_pg
 
 
 def execute(plan: Plan, sizes: Sizes, progress: Progress, results: dict[str, Any]) -> None:
@@ -148,6 +152,10 @@ def execute(plan: Plan, sizes: Sizes, progress: Progress, results: dict[str, Any
         from benchmarks import rss
 
         results["rss"] = rss.run(sizes, progress)
+    if plan.rss_pg:
+        from benchmarks import rss
+
+        results["rss_pg"] = rss.run(sizes, progress, "postgres")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,8 +80,9 @@ def _failures(results: Result) -> list[str]:
     for name, entry in results.get("http", {}).get("targets", {}).items():
         if entry.get("status") == "failed":
             out.append(f"http {name}: {entry.get('error')}")
-    if results.get("rss", {}).get("status") == "failed":
-        out.append(f"rss: {results['rss'].get('error')}")
+    for key in ("rss", "rss_pg"):
+        if results.get(key, {}).get("status") == "failed":
+            out.append(f"{key}: {results[key].get('error')}")
     return out
 
 
@@ -233,10 +234,10 @@ def ratios(results: Result) -> list[str]:
             continue
         done = _median(http.get(target), "completed_per_s")
         stack_done = _median(http.get("stack"), "completed_per_s")
-        if done is not None:
+        if done is not None and stack_done is not None:
             lines.append(
                 f"{target} completed/s = {done:,.0f}; vs peer stack "
-                f"({(stack_done or 0):,.0f}): {_ratio(done, stack_done, True)}"
+                f"({stack_done:,.0f}): {_ratio(done, stack_done, True)}"
             )
     return lines
 
@@ -261,19 +262,26 @@ def settings_lines(results: Result) -> list[str]:
     return lines
 
 
+RSS_RUNS = (("rss", "SQLite"), ("rss_pg", "PostgreSQL"))
+
+
 def rss_lines(results: Result) -> list[str]:
-    r = results.get("rss")
-    if not r:
-        return []
-    if r.get("status") != "ok":
-        return [f"rss: FAILED: {r.get('error')}"]
-    return [
-        f"taskq worker RSS over {r['tasks']:,} tasks ({r['tasks_per_s']:,.0f} tasks/s, 1 process): "
-        f"start {r['start_mib']:.1f} MiB, after 5% {r['warm_mib']:.1f} MiB, "
-        f"peak {r['peak_mib']:.1f} MiB, end {r['end_mib']:.1f} MiB -> "
-        f"{'FLAT' if r['flat'] else 'GROWING'} (change over the second half of the tasks: "
-        f"{r.get('second_half_growth_mib', 0.0):+.2f} MiB)",
-    ]
+    lines: list[str] = []
+    for key, store in RSS_RUNS:
+        r = results.get(key)
+        if not r:
+            continue
+        if r.get("status") != "ok":
+            lines.append(f"{key}: FAILED: {r.get('error')}")
+            continue
+        lines.append(
+            f"taskq worker RSS on {store} over {r['tasks']:,} tasks ({r['tasks_per_s']:,.0f} "
+            f"tasks/s, 1 process): start {r['start_mib']:.1f} MiB, after 5% "
+            f"{r['warm_mib']:.1f} MiB, peak {r['peak_mib']:.1f} MiB, end {r['end_mib']:.1f} MiB"
+            f" -> {'FLAT' if r['flat'] else 'GROWING'} (change over the second half of the "
+            f"tasks: {r.get('second_half_growth_mib', 0.0):+.2f} MiB)"
+        )
+    return lines
 
 
 def _load(values: list[float] | None) -> str:
@@ -313,7 +321,7 @@ def _sections(results: Result, markdown: bool) -> list[tuple[str, str]]:
         )
     if results.get("http"):
         out.append(("HTTP under wrk (64 connections)", http_table(results, markdown)))
-    if results.get("rss"):
+    if results.get("rss") or results.get("rss_pg"):
         out.append(("taskq worker memory", block(rss_lines(results))))
     if lines := ratios(results):
         out.append(
@@ -410,17 +418,25 @@ def write_plot(results: Result, path: Path) -> None:
         "SQLite insert ceilings (rows/s, log)",
         log=True,
     )
-    rss = results.get("rss", {})
     ax = flat[8]
-    if rss.get("status") == "ok":
+    runs = [
+        (store, results[key])
+        for key, store in RSS_RUNS
+        if results.get(key, {}).get("status") == "ok"
+    ]
+    for (store, run), color in zip(runs, ("tab:red", "tab:purple"), strict=False):
         ax.plot(
-            [s["done"] for s in rss["samples"]],
-            [s["rss_mib"] for s in rss["samples"]],
-            color="tab:red",
+            [s["done"] for s in run["samples"]],
+            [s["rss_mib"] for s in run["samples"]],
+            color=color,
+            label=store,
         )
-        ax.set_title(f"7. taskq worker RSS (MiB) over {rss['tasks']:,} tasks", fontsize=10)
+    if runs:
+        ax.set_title(f"7. taskq worker RSS (MiB) over {runs[0][1]['tasks']:,} tasks", fontsize=10)
         ax.set_xlabel("tasks completed")
-        ax.set_ylim(bottom=0, top=max(s["rss_mib"] for s in rss["samples"]) * 1.25)
+        ax.legend(fontsize=8)
+        top = max(s["rss_mib"] for _, run in runs for s in run["samples"])
+        ax.set_ylim(bottom=0, top=top * 1.25)
     else:
         ax.set_visible(False)
     meta = results.get("meta", {})

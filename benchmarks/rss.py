@@ -1,4 +1,5 @@
-"""Workload 7: one `taskq worker` process's RSS while it runs `sizes.rss_tasks` tasks.
+"""Workload 7: one `taskq worker` process's RSS while it runs `sizes.rss_tasks` tasks, on
+SQLite (``rss``) and, when taskq-pg is benchmarked, on PostgreSQL (``rss_pg``).
 
 The producer (this process) keeps a backlog of at most BACKLOG queued tasks, topping it up with
 `Queue.enqueue_many` batches, so the run measures the worker, not a huge queue. RSS is sampled
@@ -9,9 +10,8 @@ RSS after the first 5 % of tasks (start-up imports and caches excluded).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
@@ -24,18 +24,20 @@ SAMPLE_S = 0.5
 STALL_S = 120.0
 MIB = 2**20
 DB = WORK_DIR / "taskq-rss" / "tasks.db"
-PENDING = "SELECT count(*) FROM tasks WHERE status IN ('queued', 'running')"
+Store = Literal["sqlite", "postgres"]
 
 
-def _pending(conn: sqlite3.Connection) -> int:
-    return int(conn.execute(PENDING).fetchone()[0])
+async def _pending(queue: Any) -> int:
+    from taskq import Status
+
+    counts = await queue.counts()
+    return int(counts.get(Status.QUEUED, 0) + counts.get(Status.RUNNING, 0))
 
 
-async def _feed(total: int, progress: Progress, pid: int) -> dict[str, Any]:
+async def _feed(url: str, total: int, progress: Progress, pid: int) -> dict[str, Any]:
     import taskq
 
     worker = psutil.Process(pid)
-    reader = sqlite3.connect(f"file:{DB}?mode=ro", uri=True, timeout=10.0)
     samples: list[tuple[float, int, int]] = []  # (seconds, tasks done, rss bytes)
     await asyncio.sleep(1.0)
     idle_rss = worker.memory_info().rss
@@ -43,9 +45,9 @@ async def _feed(total: int, progress: Progress, pid: int) -> dict[str, Any]:
     progress_at, last_done = time.monotonic(), -1
     started = time.monotonic()
     next_sample = started
-    async with taskq.Queue.connect(f"sqlite:///{DB}") as queue:
+    async with taskq.Queue.connect(url) as queue:
         while True:
-            pending = _pending(reader)
+            pending = await _pending(queue)
             done = enqueued - pending
             now = time.monotonic()
             if now >= next_sample:
@@ -75,7 +77,6 @@ async def _feed(total: int, progress: Progress, pid: int) -> dict[str, Any]:
                 await asyncio.sleep(0.1)
         counts = await queue.counts()
     samples.append((time.monotonic() - started, total, worker.memory_info().rss))
-    reader.close()
     return {
         "idle_rss": idle_rss,
         "samples": samples,
@@ -103,22 +104,24 @@ def summarize_rss(
     }
 
 
-def run(sizes: Sizes, progress: Progress) -> dict[str, Any]:
+def run(sizes: Sizes, progress: Progress, store: Store = "sqlite") -> dict[str, Any]:
     total = sizes.rss_tasks
     argv: list[str] = []
     try:
-        from benchmarks.systems.taskq_ import fresh_database, worker_argv
+        from benchmarks.systems.taskq_ import fresh_database, fresh_pg_database, worker_argv
 
-        argv = worker_argv(fresh_database(DB), actions=None)
-        with procs.running([(argv, {})], "taskq-rss") as running:
-            fed = asyncio.run(_feed(total, progress, running[0].pid))
+        url = fresh_database(DB) if store == "sqlite" else fresh_pg_database()
+        argv = worker_argv(url, actions=None)
+        with procs.running([(argv, {})], f"taskq-rss-{store}") as running:
+            fed = asyncio.run(_feed(url, total, progress, running[0].pid))
     except Exception as exc:
-        progress.note(f"  rss: FAILED: {exc}")
+        progress.note(f"  rss ({store}): FAILED: {exc}")
         progress.advance()
         return {"status": "failed", "error": str(exc)}
     progress.advance()
     result: dict[str, Any] = {
         "status": "ok",
+        "store": store,
         "tasks": total,
         "worker": " ".join(argv[1:]),
         "backlog_cap": BACKLOG,

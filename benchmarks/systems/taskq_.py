@@ -176,12 +176,19 @@ class TaskqPostgres(Taskq):
         await super().open()
 
     def _fresh(self) -> None:
-        import psycopg
+        fresh_pg_database()
 
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-        taskq.migrate(PG_URL)
+
+def fresh_pg_database() -> str:
+    """Empty the benchmark's PostgreSQL database (made if missing) and migrate it; its URL."""
+    import psycopg
+
+    _ensure_pg_database()
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    taskq.migrate(PG_URL)
+    return PG_URL
 
 
 def _ensure_pg_database() -> None:
