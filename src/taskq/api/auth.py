@@ -16,6 +16,7 @@ only by the page's scripts. Errors never repeat the key that was sent.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
@@ -46,6 +47,7 @@ class Principal(msgspec.Struct, frozen=True):
     csrf: str | None = None
 
 
+@functools.cache  # asked on every request while no key exists; the host is a setting
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

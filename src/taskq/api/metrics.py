@@ -60,6 +60,17 @@ class Metrics:
             buckets=HTTP_BUCKETS_S,
             registry=self.registry,
         )
+        # each label set's child, found once: labels() validates and locks on every call
+        # (bounded: the methods, route templates and statuses)
+        self._timed: dict[tuple[str, str, int], Histogram] = {}
+
+    def time_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request that took ``seconds``."""
+        key = (method, route, status)
+        child = self._timed.get(key)
+        if child is None:
+            child = self._timed[key] = self.http.labels(method, route, str(status))
+        child.observe(seconds)
 
 
 class MeasureRequests:
@@ -88,9 +99,7 @@ class MeasureRequests:
             metrics: Metrics | None = getattr(scope["app"].state, "metrics", None)
             if metrics is not None:
                 method = scope["method"] if scope["method"] in METHODS else "other"
-                metrics.http.labels(method, _route(scope), str(status)).observe(
-                    time.perf_counter() - started
-                )
+                metrics.time_request(method, _route(scope), status, time.perf_counter() - started)
 
 
 def _route(scope: Scope) -> str:
