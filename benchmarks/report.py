@@ -223,23 +223,28 @@ def ratios(results: Result) -> list[str]:
                 kind = "peer" if other == "stack" else "ceiling"
                 parts.append(f"vs {kind} {other} ({o:,.0f}): {_ratio(value, o, True)}")
         lines.append("; ".join(parts))
-        cpu = _median(http.get(target), "server_cpu_us")
-        noop_cpu = _median(http.get("starlette-noop"), "server_cpu_us")
-        if cpu is not None and noop_cpu is not None:
-            lines.append(
-                f"{target} server CPU per accepted task = {cpu:,.0f} µs; vs ceiling "
-                f"starlette-noop per request ({noop_cpu:,.0f} µs): {_ratio(cpu, noop_cpu, False)}"
-            )
-        if target == "taskq-api-alone":
-            continue
-        done = _median(http.get(target), "completed_per_s")
-        stack_done = _median(http.get("stack"), "completed_per_s")
-        if done is not None and stack_done is not None:
-            lines.append(
-                f"{target} completed/s = {done:,.0f}; vs peer stack "
-                f"({stack_done:,.0f}): {_ratio(done, stack_done, True)}"
-            )
+        lines += _against(
+            http,
+            target,
+            "starlette-noop",
+            "server_cpu_us",
+            "server CPU µs per request",
+            higher=False,
+        )
+        lines += _against(http, target, "stack", "completed_per_s", "completed/s")
     return lines
+
+
+def _against(
+    http: Result, target: str, other: str, key: str, what: str, *, higher: bool = True
+) -> list[str]:
+    """One line comparing ``target``'s median ``key`` with ``other``'s, if both ran."""
+    mine, theirs = _median(http.get(target), key), _median(http.get(other), key)
+    if mine is None or theirs is None:
+        return []
+    return [
+        f"{target} {what} = {mine:,.0f}; vs {other} ({theirs:,.0f}): {_ratio(mine, theirs, higher)}"
+    ]
 
 
 def settings_lines(results: Result) -> list[str]:
