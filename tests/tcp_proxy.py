@@ -19,6 +19,7 @@ class TcpProxy:
         self.is_silent = False
         self.answers_to_drop = 0
         self._server: asyncio.Server | None = None
+        self._stopped = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -37,12 +38,16 @@ class TcpProxy:
 
     async def start(self) -> None:
         self.is_silent = False
+        self._stopped = False
         self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Refuse new connections and close every open one, both ways, as a server
         going away would."""
+        # a connection accepted just before, whose handler has not run yet, is closed by
+        # the handler itself (the server's wait_closed does not wait for it on 3.11)
+        self._stopped = True
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -68,7 +73,12 @@ class TcpProxy:
         self._handlers.add(task)
         self._writers.add(client_w)
         try:
+            if self._stopped:
+                raise OSError("the proxy is stopped")
             server_r, server_w = await asyncio.open_connection(self.target_host, self.target_port)
+            if self._stopped:
+                server_w.close()
+                raise OSError("the proxy is stopped")
         except OSError:
             client_w.close()
         else:

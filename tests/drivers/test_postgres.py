@@ -216,7 +216,6 @@ async def test_one_idempotency_key_stores_one_task_without_group_commit(pg_url: 
             await d.close()
 
 
-
 async def wal_syncs(url: str) -> int:
     """How many times the server has synced its WAL to disk, counting every session of
     taskq's that was open: each reports its figures as it ends, before it leaves
