@@ -106,8 +106,7 @@ class PostgresDriver:
     ) -> None:
         self.url = url
         self.group_commit = group_commit
-        self.worker_commit = worker_commit
-        self._lazy = worker_commit == "async"
+        self._lazy = worker_commit == "async"  # worker_commit.py
         self._db = Connections(
             url,
             min_size=min_size,
