@@ -169,7 +169,10 @@ class Events:
             return
         self._sent += 1
         batch = Batch(
-            self._tasks,
+            # in the order the changes happened, not the order they were told: a worker of
+            # this process may tell a task's start before the coroutine that enqueued it,
+            # resumed after the same commit, tells its submission
+            sorted(self._tasks, key=lambda event: event.at),
             self._workers,
             self._counts,
             self._dropped,

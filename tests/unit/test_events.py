@@ -106,6 +106,23 @@ async def test_the_changes_of_one_moment_go_out_as_one_batch_in_order() -> None:
     assert len(channel.published) == 1, "nothing left to send"
 
 
+async def test_changes_told_out_of_order_go_out_in_the_order_they_happened() -> None:
+    """A worker of the process may tell a task's start before the enqueuing coroutine,
+    resumed after the same commit, tells its submission."""
+    channel = FakeChannel()
+    events = Events(channel)
+    a = task(Status.RUNNING, attempts=1)
+    events.task("started", a, at=2.0)
+    events.task("submitted", a, at=1.0)
+    events.task("completed", a, at=3.0)
+    (batch,) = await published(channel)
+    assert [(t.kind, t.at) for t in batch.tasks] == [
+        ("submitted", 1.0),
+        ("started", 2.0),
+        ("completed", 3.0),
+    ]
+
+
 async def test_changes_after_a_flush_go_out_in_the_next_batch() -> None:
     channel = FakeChannel()
     events = Events(channel, flush_s=0.01)
