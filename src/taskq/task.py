@@ -6,6 +6,7 @@ import enum
 import itertools
 import os
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,13 +54,16 @@ class AttemptError(msgspec.Struct, frozen=True, gc=False):
 
 
 def new_task_id() -> str:
-    """A fresh task id: a random UUID (version 4), as the seed uses.
+    """A fresh task id: a UUID version 7 (RFC 9562), the Unix time in milliseconds, then
+    74 random bits.
 
-    Formatted by hand from 16 random bytes: 1.1 µs against 2.5 for ``str(uuid.uuid4())``,
-    which is 6% of a task's cost in a bulk enqueue.
+    Time first, so that ids made one after another sit side by side in the store's unique
+    index on ``id``: an insert dirties that index's last page, not a random one, which
+    a random (version 4) id did for every task, each one more page for the commit to write
+    and later checkpoint. Formatted by hand: 1.1 µs against 2.5 for ``str(uuid.uuid4())``.
     """
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw[6] = raw[6] & 0x0F | 0x70  # version 7
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -14,7 +14,7 @@ async def test_post_answers_202_with_id_and_location(client: httpx.AsyncClient) 
     assert r.status_code == 202
     body = r.json()
     assert body["status"] == "queued"
-    assert uuid.UUID(body["id"]).version == 4
+    assert uuid.UUID(body["id"]).version == 7
     assert r.headers["location"] == f"/tasks/{body['id']}"
 
 

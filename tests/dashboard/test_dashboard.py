@@ -90,6 +90,19 @@ def test_retry_on_the_detail_page_runs_the_task_again_to_completion(
     assert http.get(f"/tasks/{task_id}").json()["status"] == "completed"
 
 
+def test_tasks_submitted_together_show_ids_that_tell_them_apart(
+    dashboard: Dashboard, http: httpx.Client
+) -> None:
+    # a task id begins with its creation time: the shown part must be its random end
+    queue = f"apart-{uuid.uuid4().hex[:8]}"
+    ids = delayed(http, queue, 5)
+    page = dashboard.open(f"/tasks?queue={queue}")
+    shown = page.locator("tbody tr .id .mono")
+    expect(shown).to_have_count(5)
+    texts = shown.all_inner_texts()
+    assert sorted(texts) == sorted(task_id[-8:] for task_id in ids)
+
+
 def test_cancel_every_task_matching_a_filter(dashboard: Dashboard, http: httpx.Client) -> None:
     queue = f"hold-{uuid.uuid4().hex[:8]}"
     ids = delayed(http, queue, 6)

@@ -78,9 +78,10 @@ export function rate(perSecond) {
   return `${NUMBER.format(Math.round(perSecond))}/s`;
 }
 
-/** The first block of a UUID: enough to tell tasks apart on a screen. */
+/** The last 8 characters of a UUID, enough to tell tasks apart on a screen: a task id
+ * begins with its creation time, alike for every task of the same minute, and ends at random. */
 export function shortId(id) {
-  return id && id.length > 8 ? id.slice(0, 8) : id;
+  return id && id.length > 8 ? id.slice(-8) : id;
 }
 
 /** JSON for reading: indented, keys in the order they came. */

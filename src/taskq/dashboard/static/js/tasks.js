@@ -5,7 +5,7 @@
 import { html, useEffect, useState } from "../vendor/preact-htm.module.js";
 import { get } from "./api.js";
 import { ACTIONS, applyToEach, applyToFilter, canChange } from "./actions.js";
-import { between, duration, number, parseTime } from "./format.js";
+import { between, duration, number, parseTime, shortId } from "./format.js";
 import { useLive } from "./live.js";
 import { Badge, Card, Confirm, CopyButton, Empty, ErrorNote, Id, Loading, Note, STATUSES, Time, firstTaskCurl } from "./widgets.js";
 
@@ -156,7 +156,7 @@ function describe(verb, result) {
   const action = ACTIONS[verb];
   const parts = [`${number(result.done)} task${result.done === 1 ? "" : "s"} ${action.done}.`];
   if (result.skipped) parts.push(`${result.skipped} skipped: ${verb} applies to ${action.applies.join(", ")} tasks only.`);
-  for (const f of result.failures.slice(0, 3)) parts.push(`${f.id.slice(0, 8)}: ${f.message}.`);
+  for (const f of result.failures.slice(0, 3)) parts.push(`${shortId(f.id)}: ${f.message}.`);
   if (result.failures.length > 3) parts.push(`${result.failures.length - 3} more failed.`);
   return parts.join(" ");
 }
