@@ -484,8 +484,8 @@ def show(task_id: str, as_json: bool, url: str, api_key: str | None) -> None:
 
     \b
     Examples:
-      taskq show 796527c0-3368-4b2e-a697-a1eac9a6a7a8
-      taskq show 796527c0-3368-4b2e-a697-a1eac9a6a7a8 --json | jq .result
+      taskq show 01a209c1-10b9-71b1-8899-ce3b1042efa2
+      taskq show 01a209c1-10b9-71b1-8899-ce3b1042efa2 --json | jq .result
     """
     with talking_to(url, api_key) as client:
         task = client.get(task_id)
@@ -507,7 +507,7 @@ def cancel(task_id: str, as_json: bool, url: str, api_key: str | None) -> None:
 
     \b
     Example:
-      taskq cancel 796527c0-3368-4b2e-a697-a1eac9a6a7a8
+      taskq cancel 01a209c1-10b9-71b1-8899-ce3b1042efa2
     """
     with talking_to(url, api_key) as client:
         task = client.cancel(task_id)
@@ -528,7 +528,7 @@ def retry(task_id: str, as_json: bool, url: str, api_key: str | None) -> None:
 
     \b
     Examples:
-      taskq retry 796527c0-3368-4b2e-a697-a1eac9a6a7a8
+      taskq retry 01a209c1-10b9-71b1-8899-ce3b1042efa2
       taskq ls --status failed --limit 0 --json | jq -r .id | xargs -n1 taskq retry
     """
     with talking_to(url, api_key) as client:

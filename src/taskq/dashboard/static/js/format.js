@@ -79,7 +79,7 @@ export function rate(perSecond) {
 }
 
 /** The last 8 characters of a UUID, enough to tell tasks apart on a screen: a task id
- * begins with its creation time, alike for every task of the same minute, and ends at random. */
+ * begins with its creation time (its first 8 characters change every 65 s) and ends at random. */
 export function shortId(id) {
   return id && id.length > 8 ? id.slice(-8) : id;
 }
