@@ -137,7 +137,10 @@ class Settings(BaseSettings):
         " accepted tasks are always fsynced before the reply; 0 = per commit",
     )
     pg_pool_size: int = Field(
-        10, ge=1, le=1000, description="PostgreSQL connections per process, plus one listening"
+        10,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections per process, plus one listening where workers run",
     )
     pg_worker_commit: Literal["async", "sync"] = Field(
         "async",

@@ -73,21 +73,30 @@ async def test_the_listener_reconnects_after_losing_its_connection(
 ) -> None:
     caplog.set_level(logging.INFO, logger="taskq.drivers")
     async with opened(pg_url) as consumer, opened(pg_url) as producer:
-        assert terminate(pg_url, "taskq-listener") == 2
+        await consumer.wait_for_work(0.01)  # a worker waited: its process listens from now on
+        await until(lambda: sessions(pg_url, "taskq-listener") == 1, 10, what="a listener")
+        assert terminate(pg_url, "taskq-listener") == 1, "the producer listens too"
         await until(lambda: "is back" in caplog.text, 10, what="the listener to reconnect")
         assert "lost the LISTEN connection" in caplog.text
         await wakes(consumer, lambda: producer.enqueue([NewTask(action="x")], now=time.time()))
 
 
-async def test_close_stops_the_listener_and_every_connection(pg_url: str) -> None:
+async def test_a_process_listens_once_a_worker_waits_and_close_stops_it(pg_url: str) -> None:
     driver = PostgresDriver(pg_url, min_size=2)
     await driver.open()
+    # only enqueueing: listening would bring back a notification of its own per enqueue
+    await driver.enqueue([NewTask(action="x")], now=time.time())
+    assert driver._wakeups._task is None
+    assert sessions(pg_url, "taskq-listener") == 0
+    assert sessions(pg_url, "taskq") == 2
+    await driver.wait_for_work(0.01)
     listener = driver._wakeups._task
     assert listener is not None
-    assert sessions(pg_url, "taskq-listener") == 1
-    assert sessions(pg_url, "taskq") == 2
+    await until(lambda: sessions(pg_url, "taskq-listener") == 1, 10, what="the listener")
     await driver.close()
     assert listener.done()
+    await driver.wait_for_work(0.01)  # a closed driver does not listen again
+    assert driver._wakeups._task is None
     # the server notices a closed connection a moment later
     await until(
         lambda: sessions(pg_url, "taskq-listener") + sessions(pg_url, "taskq") == 0,

@@ -222,8 +222,10 @@ class Listen:
     (whatever was sent while it was away is missed).
 
     Idle workers learn of work this way: every write that makes work ready notifies in its
-    own statement, and each process keeps one connection listening (``work_available``,
-    ``wait``; the poll only covers a reconnection's gap). Events (taskq/events.py) have a
+    own statement, and a process listens once one of its workers first waits (``wait``;
+    ``work_available`` wakes this process's own at once). A process that only enqueues
+    never listens: it would hear a notification of its own for every enqueue. The poll
+    covers the moments with no connection listening. Events (taskq/events.py) have a
     connection of their own, made while someone in the process listens.
     """
 
@@ -238,13 +240,16 @@ class Listen:
         self._new_work = asyncio.Event()
         self._deliver = deliver or (lambda _: self._new_work.set())
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
-    def start(self, conn: Notifications) -> None:
-        """Listen on ``conn`` (the driver made it first: it fails fast, with the server's
-        own reason) and, if it is lost, on new ones, until ``stop``."""
+    def start(self, conn: Notifications | None = None) -> None:
+        """Listen on ``conn`` (made by the caller, so that it fails fast with the server's
+        own reason), or on a new connection, and, if it is lost, on new ones, until
+        ``stop``."""
         self._task = asyncio.create_task(self._keep_listening(conn))
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -256,18 +261,24 @@ class Listen:
         self._new_work.set()
 
     async def wait(self, timeout_s: float) -> None:
+        """Until a notification comes (or ``work_available``), at most ``timeout_s``; the
+        first call starts listening."""
+        if self._task is None and not self._stopped:
+            self.start()
         await wait_for(self._new_work, timeout_s)
 
     async def _keep_listening(self, conn: Notifications | None) -> None:
         delay_s = 0.5
+        lost = False  # a connection was listening and went away
         try:
             while True:
                 try:
                     if conn is None:
                         conn = await self._connect()
-                        log.info("LISTEN connection to %s is back", self._where)
+                        if lost:
+                            log.info("LISTEN connection to %s is back", self._where)
                         delay_s = 0.5
-                        self._deliver(None)  # anything sent while we were away
+                        self._deliver(None)  # anything sent while nobody listened
                     async with contextlib.aclosing(conn.notifies()) as notifies:
                         async for notify in notifies:
                             self._deliver(notify.payload.encode())
@@ -281,6 +292,14 @@ class Listen:
                         )
                         await conn.close()
                         conn = None
+                        lost = True
+                    elif not lost:
+                        log.warning(
+                            "cannot LISTEN on %s (%s): polling until it can",
+                            self._where,
+                            reason,
+                        )
+                        lost = True
                     else:
                         log.debug("LISTEN reconnect failed: %s", reason)
                     await asyncio.sleep(delay_s)

@@ -199,6 +199,12 @@ class Connections:
         async with self.connection() as conn:
             return (await conn.execute(query, args)).rowcount
 
+    async def probe(self, probe: str) -> None:
+        """Connect outside the pool, run ``probe``, close: the server's own reason, at
+        once, if it cannot be used."""
+        async with await AsyncConnection.connect(self.listen_conninfo, autocommit=True) as conn:
+            await conn.execute(probe)
+
     async def listening(self, listen: str, probe: str) -> AsyncConnection[TupleRow]:
         """A new connection, outside the pool, that ran ``probe`` then ``listen``."""
         conn = await AsyncConnection.connect(self.listen_conninfo, autocommit=True)

@@ -126,10 +126,11 @@ class PostgresDriver:
     # lifecycle
 
     async def open(self) -> None:
-        # The listening connection comes first: it fails fast with the server's own
-        # reason, where a pool would retry until its timeout.
+        # A connection of its own comes first: it fails fast with the server's own reason,
+        # where a pool would retry until its timeout. It is not kept: the process listens
+        # for work only once a worker waits (wakeups.Listen).
         try:
-            listen_conn = await self._listening()
+            await self._db.probe(SQL["ping"])
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaMismatch(
                 f"no taskq tables in the PostgreSQL database at {self._db.where}: "
@@ -139,12 +140,7 @@ class PostgresDriver:
             raise StoreUnavailable(
                 f"cannot connect to PostgreSQL at {self._db.where}: {one_line(exc)}"
             ) from exc
-        try:
-            await self._db.open()
-        except StoreUnavailable:
-            await listen_conn.close()
-            raise
-        self._wakeups.start(listen_conn)
+        await self._db.open()
 
     async def _listening(self) -> psycopg.AsyncConnection[Any]:
         return await self._db.listening(SQL["listen"], SQL["ping"])
