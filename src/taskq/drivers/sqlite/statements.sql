@@ -279,11 +279,14 @@ SELECT status, count(*) FROM tasks GROUP BY status
 -- for word: SQLite uses a partial index only for a query that states its condition.
 
 -- name: queue_counts
--- Tasks by queue and status. tasks_queue_status (0003) answers it alone, in
--- order: no table row and no sort. The driver keeps the first
--- queues by name (stats.MAX_QUEUES): limiting the queues in SQL first (DISTINCT ... LIMIT
--- in a subquery) read the index twice, 6 times slower on PostgreSQL.
-SELECT queue, status, count(*) FROM tasks GROUP BY queue, status
+-- Tasks by queue and status: all but the running ones from tasks_queue_status_not_running
+-- (0011) alone, in order; the running ones through tasks_status_seq, a row each (as many
+-- as workers run). The driver keeps the first queues by name (stats.MAX_QUEUES).
+SELECT queue, status, count(*) FROM tasks INDEXED BY tasks_queue_status_not_running
+WHERE status <> 'running' GROUP BY queue, status
+UNION ALL
+SELECT queue, 'running', count(*) FROM tasks INDEXED BY tasks_status_seq
+WHERE status = 'running' GROUP BY queue
 
 -- name: queue_oldest_ready
 -- The run_at of each queue's oldest task that is queued, due and held by no worker: the
