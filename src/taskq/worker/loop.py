@@ -275,7 +275,8 @@ class Worker:
         if task is None:
             return
         action = self.actions.resolve(task.action)
-        log.debug("task %s attempt %d started", task.id, task.attempts, extra=task_fields(task))
+        if log.isEnabledFor(logging.DEBUG):  # its fields are built per task, even unlogged
+            log.debug("task %s attempt %d started", task.id, task.attempts, extra=task_fields(task))
         try:
             with self.tracing.processing(task):  # the handler runs inside the attempt's span
                 result = await self._attempts.run(

@@ -106,7 +106,8 @@ class Outcomes:
             task,
             "completed",
         )
-        log.debug("task %s completed", task.id, extra=task_fields(task))
+        if log.isEnabledFor(logging.DEBUG):  # its fields are built per task, even unlogged
+            log.debug("task %s completed", task.id, extra=task_fields(task))
 
     async def attempt_failed(
         self, task: Task, action: Action, error: AttemptError, outcome: BaseException
