@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,7 +30,7 @@ class Attempt:
     def __init__(self, task: Task, action: Action, threads: ThreadPoolExecutor) -> None:
         self.task = task
         self.action = action
-        self.stop_flag = threading.Event()  # what the handler's is_cancelled() reads
+        self.stop_flag = handlers.StopFlag()  # what the handler's is_cancelled() reads
         self.stop_reason: str | None = None
         self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.future = handlers.start(action, task.payload, self.stop_flag, threads)
