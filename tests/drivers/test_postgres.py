@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from tests.support.waiting import until
-from tests.support.wakeups import wakes
+from tests.support.wakeups import waits_out, wakes
 
 import taskq
 from taskq.drivers.postgres import PostgresDriver
@@ -81,18 +81,24 @@ async def test_the_listener_reconnects_after_losing_its_connection(
         await wakes(consumer, lambda: producer.enqueue([NewTask(action="x")], now=time.time()))
 
 
-async def test_a_process_listens_once_a_worker_waits_and_close_stops_it(pg_url: str) -> None:
+async def test_a_process_listens_from_its_workers_first_claim_and_close_stops_it(
+    pg_url: str,
+) -> None:
     driver = PostgresDriver(pg_url, min_size=2)
     await driver.open()
-    # only enqueueing: listening would bring back a notification of its own per enqueue
-    await driver.enqueue([NewTask(action="x")], now=time.time())
+    async with opened(pg_url) as producer:
+        # only enqueueing: listening would bring back a notification of its own per enqueue
+        await producer.enqueue([NewTask(action="x")], now=time.time())
+        assert producer._wakeups._task is None
     assert driver._wakeups._task is None
     assert sessions(pg_url, "taskq-listener") == 0
-    assert sessions(pg_url, "taskq") == 2
-    await driver.wait_for_work(0.01)
+    # the producer's pool closed a moment ago: the server may count it a little longer
+    await until(lambda: sessions(pg_url, "taskq") == 2, 10, what="the driver's pool alone")
+    await driver.listen_for_work()  # a worker, before its first claim
     listener = driver._wakeups._task
     assert listener is not None
-    await until(lambda: sessions(pg_url, "taskq-listener") == 1, 10, what="the listener")
+    assert sessions(pg_url, "taskq-listener") == 1, "listening when it returns"
+    assert await waits_out(driver, 0.3), "woken with nothing written"
     await driver.close()
     assert listener.done()
     await driver.wait_for_work(0.01)  # a closed driver does not listen again
@@ -103,6 +109,18 @@ async def test_a_process_listens_once_a_worker_waits_and_close_stops_it(pg_url: 
         10,
         what="the server to close every session",
     )
+
+
+async def test_a_first_wait_without_listening_starts_it_and_is_woken_once_it_does(
+    pg_url: str,
+) -> None:
+    async with opened(pg_url) as driver:
+        # a driver used without a worker: what was sent before it listened is covered
+        t0 = time.monotonic()
+        await driver.wait_for_work(5)
+        assert time.monotonic() - t0 < 4, "not woken once the listener was up"
+        assert driver._wakeups._task is not None
+        assert sessions(pg_url, "taskq-listener") == 1
 
 
 # the pool

@@ -228,6 +228,11 @@ class Driver(Protocol):
     async def held_worker_ids(self) -> list[str]:
         """Worker ids that currently hold tasks (to find dead local workers at start-up)."""
 
+    async def listen_for_work(self) -> None:
+        """Hear of new work from now on: a worker calls it once, before its first claim, so
+        that what is enqueued after that claim wakes it (a store whose process hears
+        always, as SQLite's does, has nothing to do)."""
+
     async def wait_for_work(self, timeout_s: float) -> None:
         """Return when new work may be ready, or after ``timeout_s``."""
 

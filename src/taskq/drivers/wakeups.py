@@ -208,6 +208,12 @@ async def wait_for(event: asyncio.Event, timeout_s: float) -> None:
 LISTEN_RETRY_MAX_S = 10.0
 
 
+def _reason(exc: BaseException) -> str:
+    """An error's first line, for a log line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
 class Notifications(Protocol):
     """A connection that delivers PostgreSQL's notifications."""
 
@@ -222,10 +228,10 @@ class Listen:
     (whatever was sent while it was away is missed).
 
     Idle workers learn of work this way: every write that makes work ready notifies in its
-    own statement, and a process listens once one of its workers first waits (``wait``;
-    ``work_available`` wakes this process's own at once). A process that only enqueues
-    never listens: it would hear a notification of its own for every enqueue. The poll
-    covers the moments with no connection listening. Events (taskq/events.py) have a
+    own statement, and a process listens once one of its workers is about to claim
+    (``listen``; ``work_available`` wakes this process's own at once). A process that only
+    enqueues never listens: it would hear a notification of its own for every enqueue. The
+    poll covers the moments with no connection listening. Events (taskq/events.py) have a
     connection of their own, made while someone in the process listens.
     """
 
@@ -242,11 +248,11 @@ class Listen:
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
-    def start(self, conn: Notifications | None = None) -> None:
+    def start(self, conn: Notifications | None = None, *, lost: bool = False) -> None:
         """Listen on ``conn`` (made by the caller, so that it fails fast with the server's
         own reason), or on a new connection, and, if it is lost, on new ones, until
-        ``stop``."""
-        self._task = asyncio.create_task(self._keep_listening(conn))
+        ``stop``. ``lost``: the caller failed to make one, and said so."""
+        self._task = asyncio.create_task(self._keep_listening(conn, lost))
 
     async def stop(self) -> None:
         self._stopped = True
@@ -260,16 +266,32 @@ class Listen:
         """Wake this process's consumers at once (others wake on the notification)."""
         self._new_work.set()
 
+    async def listen(self) -> None:
+        """Listen from now on; return once the connection listens, or once making it
+        failed (it is made again in the background, and the poll covers meanwhile)."""
+        if self._task is not None or self._stopped:
+            return
+        conn: Notifications | None = None
+        try:
+            conn = await self._connect()
+        except Exception as exc:
+            log.warning("cannot LISTEN on %s (%s): polling until it can", self._where, _reason(exc))
+        if self._task is None:  # no wait started one while this connected
+            self.start(conn, lost=conn is None)
+        elif conn is not None:
+            await conn.close()
+
     async def wait(self, timeout_s: float) -> None:
-        """Until a notification comes (or ``work_available``), at most ``timeout_s``; the
-        first call starts listening."""
+        """Until a notification comes (or ``work_available``), at most ``timeout_s``. A
+        first wait without ``listen`` starts listening, and is woken once it does (what was
+        sent before is missed)."""
         if self._task is None and not self._stopped:
             self.start()
         await wait_for(self._new_work, timeout_s)
 
-    async def _keep_listening(self, conn: Notifications | None) -> None:
+    async def _keep_listening(self, conn: Notifications | None, lost: bool) -> None:
+        """``lost``: no connection listens, and that was logged."""
         delay_s = 0.5
-        lost = False  # a connection was listening and went away
         try:
             while True:
                 try:
@@ -283,7 +305,7 @@ class Listen:
                         async for notify in notifies:
                             self._deliver(notify.payload.encode())
                 except Exception as exc:  # whatever broke it, keep the worker going
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    reason = _reason(exc)
                     if conn is not None:
                         log.warning(
                             "lost the LISTEN connection to %s (%s): polling until it is back",

@@ -175,6 +175,7 @@ class Worker:
             events=self.events,
         )
         await leases.recover_at_start()
+        await self.driver.listen_for_work()  # before the first claim: nothing falls between
         await self.driver.announce(announced)
         self.events.worker("joined", self.id, at=time.time())
         runners = [asyncio.create_task(self._run_tasks()) for _ in range(self.concurrency)]

@@ -494,6 +494,9 @@ class MemoryDriver:
     async def held_worker_ids(self) -> list[str]:
         return sorted({r.worker_id for r in self._store.rows.values() if r.worker_id})
 
+    async def listen_for_work(self) -> None:
+        pass  # the store wakes this process's waiters directly
+
     async def wait_for_work(self, timeout_s: float) -> None:
         await wait_for(self._new_work, timeout_s)
 

@@ -38,6 +38,9 @@ LISTEN_DEFAULTS = {
     "keepalives_interval": "10",
     "keepalives_count": "3",
 }
+# The connection open() makes first and closes: named apart, so that it is not taken for
+# the pool's or the listener's while the server still counts it.
+PROBE_DEFAULTS = {**CONNECT_DEFAULTS, "application_name": "taskq-probe"}
 # How long an operation waits for a pooled connection while the server is known to be
 # unreachable: long enough for a connection the pool is re-making, short enough that a
 # readiness probe (Kubernetes waits 1 s) and an HTTP client hear "unavailable" at once.
@@ -115,6 +118,7 @@ class Connections:
         self.check_connections = check_connections
         self.conninfo = conninfo(url, CONNECT_DEFAULTS)
         self.listen_conninfo = conninfo(url, LISTEN_DEFAULTS)
+        self.probe_conninfo = conninfo(url, PROBE_DEFAULTS)
         params = conninfo_to_dict(self.conninfo)
         # for messages: never the URL, which may hold a password
         self.where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
@@ -202,7 +206,7 @@ class Connections:
     async def probe(self, probe: str) -> None:
         """Connect outside the pool, run ``probe``, close: the server's own reason, at
         once, if it cannot be used."""
-        async with await AsyncConnection.connect(self.listen_conninfo, autocommit=True) as conn:
+        async with await AsyncConnection.connect(self.probe_conninfo, autocommit=True) as conn:
             await conn.execute(probe)
 
     async def listening(self, listen: str, probe: str) -> AsyncConnection[TupleRow]:

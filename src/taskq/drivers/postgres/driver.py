@@ -150,6 +150,9 @@ class PostgresDriver:
         await self._wakeups.stop()
         await self._db.close()
 
+    async def listen_for_work(self) -> None:
+        await self._wakeups.listen()
+
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
 

@@ -413,6 +413,9 @@ class SqliteDriver:
         found = await self._read(lambda c: c.execute(SQL["held_workers"]).fetchall())
         return [r[0] for r in found]
 
+    async def listen_for_work(self) -> None:
+        pass  # the wake-up socket is bound from open
+
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
 
