@@ -49,7 +49,7 @@ Backoff = float | Callable[[int], float]
 class StopFlag:
     """Set when a running attempt is told to stop; its handler reads it (a sync one from its
     thread). A plain attribute, not a ``threading.Event``: nothing waits on it, and an Event
-    (a lock and a condition) takes 1-1.5 µs to make, once per task."""
+    (a lock and a condition) takes about 2 µs to make, once per task."""
 
     __slots__ = ("_set",)
 

@@ -73,7 +73,7 @@ async def test_the_listener_reconnects_after_losing_its_connection(
 ) -> None:
     caplog.set_level(logging.INFO, logger="taskq.drivers")
     async with opened(pg_url) as consumer, opened(pg_url) as producer:
-        await consumer.wait_for_work(0.01)  # a worker waited: its process listens from now on
+        await consumer.listen_for_work()  # a worker started: its process listens from now on
         await until(lambda: sessions(pg_url, "taskq-listener") == 1, 10, what="a listener")
         assert terminate(pg_url, "taskq-listener") == 1, "the producer listens too"
         await until(lambda: "is back" in caplog.text, 10, what="the listener to reconnect")

@@ -106,6 +106,27 @@ async def test_an_enqueue_in_another_process_wakes_a_waiting_worker(sqlite_url: 
         await consumer.close()
 
 
+async def test_a_worker_listens_before_its_first_wait(sqlite_url: str) -> None:
+    """What another process enqueues between a worker's first claim and its first wait
+    wakes that wait: the worker's socket is bound before it claims."""
+    taskq.migrate(sqlite_url)
+    consumer = await opened(sqlite_url)
+    producer = await opened(sqlite_url)
+    try:
+        assert consumer._wakeups._listener is not None
+        assert consumer._wakeups._listener.path is None, "bound before anyone consumes"
+        await consumer.listen_for_work()
+        assert consumer._wakeups._listener.path is not None
+        await producer.enqueue([NewTask(action="x")], now=time.time())
+        await asyncio.sleep(0.05)  # the datagram arrives
+        t0 = time.monotonic()
+        await consumer.wait_for_work(30)
+        assert time.monotonic() - t0 < 5, "the enqueue before the wait did not wake it"
+    finally:
+        await producer.close()
+        await consumer.close()
+
+
 async def test_a_dead_listeners_socket_is_cleaned_up(sqlite_url: str) -> None:
     taskq.migrate(sqlite_url)
     directory = wakeup_dir(sqlite_url)

@@ -230,8 +230,8 @@ class Driver(Protocol):
 
     async def listen_for_work(self) -> None:
         """Hear of new work from now on: a worker calls it once, before its first claim, so
-        that what is enqueued after that claim wakes it (a store whose process hears
-        always, as SQLite's does, has nothing to do)."""
+        that what is enqueued after that claim wakes it. A process that only enqueues never
+        calls it, and is never told of its own writes."""
 
     async def wait_for_work(self, timeout_s: float) -> None:
         """Return when new work may be ready, or after ``timeout_s``."""

@@ -160,15 +160,20 @@ class Datagrams:
         if self._sender is not None:
             self._sender.poke()
 
-    async def wait(self, timeout_s: float) -> None:
-        """Return when new work may be ready, or after ``timeout_s``."""
-        # Only processes that consume listen: an API-only process is never poked.
+    def listen(self) -> None:
+        """Bind this process's socket, once: other processes poke it from now on. Only
+        processes that consume listen: an API-only process is never poked."""
         if self._listener is not None and self._listener.path is None:
             try:
                 self._listener.start()
             except OSError as exc:
-                log.warning("no cross-process wake-ups (polling every %ss): %s", timeout_s, exc)
+                log.warning("no cross-process wake-ups (polling instead): %s", exc)
                 self._listener = None
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when new work may be ready, or after ``timeout_s``; a first wait without
+        ``listen`` listens from now on."""
+        self.listen()
         await wait_for(self._new_work, timeout_s)
 
     def publish_events(self, message: bytes) -> None:

@@ -128,7 +128,7 @@ class PostgresDriver:
     async def open(self) -> None:
         # A connection of its own comes first: it fails fast with the server's own reason,
         # where a pool would retry until its timeout. It is not kept: the process listens
-        # for work only once a worker waits (wakeups.Listen).
+        # for work only once a worker starts (listen_for_work).
         try:
             await self._db.probe(SQL["ping"])
         except psycopg.errors.UndefinedTable as exc:

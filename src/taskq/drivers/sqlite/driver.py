@@ -414,7 +414,7 @@ class SqliteDriver:
         return [r[0] for r in found]
 
     async def listen_for_work(self) -> None:
-        pass  # the wake-up socket is bound from open
+        self._wakeups.listen()
 
     async def wait_for_work(self, timeout_s: float) -> None:
         await self._wakeups.wait(timeout_s)
