@@ -7,7 +7,6 @@ inline script, no framing by another site (clickjacking), and no referrer sent a
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 EVERY_ANSWER = {
@@ -27,8 +26,34 @@ EVERY_PAGE = {
 }
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _raw(headers: dict[str, str]) -> RawHeaders:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+# encoded once: this runs on every answer, and Starlette's MutableHeaders re-encodes and
+# re-scans the list on each call
+RAW_EVERY_ANSWER = _raw(EVERY_ANSWER)
+RAW_EVERY_PAGE = _raw(EVERY_PAGE)
+ANSWER_NAMES = frozenset(name for name, _ in RAW_EVERY_ANSWER)
+
+
+def with_security_headers(headers: RawHeaders) -> RawHeaders:
+    """An answer's raw ASGI headers with EVERY_ANSWER in place of any the app set, and
+    EVERY_PAGE on HTML that does not set its own."""
+    out = [header for header in headers if header[0] not in ANSWER_NAMES]
+    out += RAW_EVERY_ANSWER
+    if any(name == b"content-type" and value.startswith(b"text/html") for name, value in out):
+        present = {name for name, _ in out}
+        out += [header for header in RAW_EVERY_PAGE if header[0] not in present]
+    return out
+
+
 class SecurityHeaders:
-    """ASGI middleware adding EVERY_ANSWER to every answer, and EVERY_PAGE to HTML ones."""
+    """ASGI middleware adding EVERY_ANSWER to every answer, and EVERY_PAGE to HTML ones
+    (a page may set a stricter one of its own)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,11 +65,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.update(EVERY_ANSWER)
-                if headers.get("content-type", "").startswith("text/html"):
-                    for name, value in EVERY_PAGE.items():
-                        headers.setdefault(name, value)  # a page may set a stricter one
+                message["headers"] = with_security_headers(message.get("headers", []))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

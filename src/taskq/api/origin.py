@@ -15,7 +15,6 @@ import logging
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskq.api.responses import error_response
@@ -29,6 +28,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # ("none": typed in the address bar, a bookmark).
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+WANTED = frozenset({b"sec-fetch-site", b"origin", b"host"})
 
 
 class CrossOriginProtection:
@@ -50,10 +50,8 @@ class CrossOriginProtection:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        fetch_site = headers.get("sec-fetch-site")
-        origin = headers.get("origin")
-        if self._is_cross_origin(scope["scheme"], headers.get("host"), fetch_site, origin):
+        fetch_site, origin, host = _browser_headers(scope)
+        if self._is_cross_origin(scope["scheme"], host, fetch_site, origin):
             log.info(
                 "refused cross-origin %s %s (Origin: %r, Sec-Fetch-Site: %r)",
                 scope["method"],
@@ -79,6 +77,16 @@ class CrossOriginProtection:
             return False  # not a browser's cross-site request: curl, httpx, a same-origin GET
         own = _normalize(scheme, host) if host else None
         return normalized is None or normalized != own
+
+
+def _browser_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """The request's first ``Sec-Fetch-Site``, ``Origin`` and ``Host``, found in one pass
+    over its raw headers (on every POST: three Headers lookups cost more than this check)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in WANTED and name not in found:
+            found[name] = value.decode("latin-1")
+    return found.get(b"sec-fetch-site"), found.get(b"origin"), found.get(b"host")
 
 
 def _normalize(scheme: str, netloc: str) -> str:
