@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
@@ -88,7 +89,7 @@ class Action:
     backoff: Backoff | None = None
     cron: str | None = None
 
-    @property
+    @functools.cached_property  # asked for every task a worker starts
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.handler)
 

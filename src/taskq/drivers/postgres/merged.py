@@ -96,6 +96,12 @@ class Merged:
 
     async def write_round(self, batch: Round) -> None:
         """One statement per kind of write in the round, side by side on the pool."""
+        if len(batch.kinds) == 1:
+            # the usual round (one caller enqueueing, or one worker's starts): gather would
+            # wrap the statement in a task of its own, a cost sequential enqueues paid each
+            ((kind, waiting),) = batch.kinds.items()
+            await self._write_kind(kind, waiting)
+            return
         await asyncio.gather(*(self._write_kind(kind, w) for kind, w in batch.kinds.items()))
 
     async def _write_kind(self, kind: Hashable, waiting: Waiting) -> None:
