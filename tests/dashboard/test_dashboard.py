@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from tests.dashboard.conftest import Dashboard, open_tab, submit, wait_status
 from tests.support.waiting import wait_until
 from tests.system.procs import TaskqProcess
@@ -31,6 +31,15 @@ def failed_charge(http: httpx.Client) -> str:
     task_id = submit(http, "charge", {"key": uuid.uuid4().hex[:8], "amount": 42})
     wait_status(http, task_id, "failed")
     return task_id
+
+
+def open_limits(page: Page, row: Locator, queue: str) -> Locator:
+    """Open ``queue``'s limit editor, once it has focused its first field: a field filled
+    before that moment loses the focus, and what is typed goes to the first field."""
+    row.locator("button[data-action=edit-limit]").click()
+    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    expect(editor.locator("input[name=concurrency]")).to_be_focused()
+    return editor
 
 
 def delayed(http: httpx.Client, queue: str, n: int) -> list[str]:
@@ -275,8 +284,7 @@ def test_pause_resume_and_limit_a_queue_from_the_queues_page(
     expect(row.locator("button[data-action=pause]")).to_be_visible()
     soon((False, None))
 
-    row.locator("button[data-action=edit-limit]").click()
-    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    editor = open_limits(page, row, queue)
     editor.locator("input[name=concurrency]").fill("2")
     editor.locator("button[data-action=set-limit]").click()
     expect(row).to_contain_text("≤ 2 at once")
@@ -284,7 +292,7 @@ def test_pause_resume_and_limit_a_queue_from_the_queues_page(
     soon((False, 2))
 
     # refusals are said under the row: one the page sees itself, one from the API
-    row.locator("button[data-action=edit-limit]").click()
+    open_limits(page, row, queue)
     editor.locator("input[name=concurrency]").fill("0")
     editor.locator("button[data-action=set-limit]").click()
     expect(editor.locator(".note-error")).to_contain_text("whole number")
@@ -316,14 +324,13 @@ def test_set_and_clear_a_rate_limit_from_the_queues_page(
 
     page = dashboard.open("/queues")
     row = page.locator(f".queues-table tr[data-queue='{queue}']")
-    row.locator("button[data-action=edit-limit]").click()
-    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    editor = open_limits(page, row, queue)
     editor.locator("input[name=rate_limit]").fill("60 / 60s")
     editor.locator("button[data-action=set-rate]").click()
     expect(row.locator("[data-rate]")).to_have_text("≤ 60/min starts")  # as the service keeps it
     wait_until(lambda: rate_limit() == "60/min", 5, what="GET /queues to show the rate")
 
-    row.locator("button[data-action=edit-limit]").click()
+    open_limits(page, row, queue)
     dashboard.refusals.append(422)
     editor.locator("input[name=rate_limit]").fill("often")
     editor.locator("button[data-action=set-rate]").click()
@@ -345,14 +352,13 @@ def test_set_and_clear_the_concurrency_per_key_from_the_queues_page(
 
     page = dashboard.open("/queues")
     row = page.locator(f".queues-table tr[data-queue='{queue}']")
-    row.locator("button[data-action=edit-limit]").click()
-    editor = page.locator(f"tr.flow-edit[data-queue-edit='{queue}']")
+    editor = open_limits(page, row, queue)
     editor.locator("input[name=key_concurrency]").fill("3")
     editor.locator("button[data-action=set-per-key]").click()
     expect(row.locator("[data-per-key]")).to_have_text("≤ 3 per key")
     wait_until(lambda: per_key() == 3, 5, what="GET /queues to show 3 per key")
 
-    row.locator("button[data-action=edit-limit]").click()
+    open_limits(page, row, queue)
     editor.locator("input[name=key_concurrency]").fill("0")
     editor.locator("button[data-action=set-per-key]").click()
     expect(editor.locator(".note-error")).to_contain_text("whole number")
