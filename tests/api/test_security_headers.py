@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from taskq.api.headers import CONTENT_SECURITY_POLICY
+from taskq.api.headers import CONTENT_SECURITY_POLICY, with_security_headers
 
 
 async def test_json_answers_carry_the_headers_of_every_answer(client: httpx.AsyncClient) -> None:
@@ -51,3 +51,17 @@ async def test_the_shipped_swagger_ui_reads_openapi_3_1(client: httpx.AsyncClien
     bundle = await client.get("/docs/static/swagger-ui-bundle.js")
     assert bundle.status_code == 200
     assert "isOAS31" in bundle.text
+
+
+def test_the_headers_of_every_answer_replace_any_the_app_set() -> None:
+    sent = [
+        (b"content-type", b"application/json"),
+        (b"x-content-type-options", b"sniff-away"),
+        (b"location", b"/tasks/1"),
+    ]
+    assert with_security_headers(sent) == [
+        (b"content-type", b"application/json"),
+        (b"location", b"/tasks/1"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    ]

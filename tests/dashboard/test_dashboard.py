@@ -15,6 +15,8 @@ from tests.dashboard.conftest import Dashboard, open_tab, submit, wait_status
 from tests.support.waiting import wait_until
 from tests.system.procs import TaskqProcess
 
+from taskq.dashboard.routes import CONTENT_SECURITY_POLICY as DASHBOARD_POLICY
+
 pytestmark = pytest.mark.system
 
 PAGES = {
@@ -62,6 +64,10 @@ def test_every_page_loads_without_console_errors(dashboard: Dashboard, http: htt
     answer = http.get("/dashboard")
     assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert "style-src 'self'" in answer.headers["content-security-policy"]
+    # its own, stricter than the docs page's, sent once; the rest of every page's added
+    assert answer.headers.get_list("content-security-policy") == [DASHBOARD_POLICY]
+    assert answer.headers.get_list("x-frame-options") == ["DENY"]
+    assert answer.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
 def test_submitted_task_appears_in_the_list_without_reload(

@@ -28,7 +28,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # ("none": typed in the address bar, a bookmark).
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
-WANTED = frozenset({b"sec-fetch-site", b"origin", b"host"})
+# what the check reads of a request: the first of each
+CHECKED_HEADERS = frozenset({b"sec-fetch-site", b"origin", b"host"})
 
 
 class CrossOriginProtection:
@@ -84,7 +85,7 @@ def _browser_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
     over its raw headers (on every POST: three Headers lookups cost more than this check)."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in WANTED and name not in found:
+        if name in CHECKED_HEADERS and name not in found:
             found[name] = value.decode("latin-1")
     return found.get(b"sec-fetch-site"), found.get(b"origin"), found.get(b"host")
 

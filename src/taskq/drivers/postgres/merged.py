@@ -97,8 +97,8 @@ class Merged:
     async def write_round(self, batch: Round) -> None:
         """One statement per kind of write in the round, side by side on the pool."""
         if len(batch.kinds) == 1:
-            # the usual round (one caller enqueueing, or one worker's starts): gather would
-            # wrap the statement in a task of its own, a cost sequential enqueues paid each
+            # the usual round (one caller's enqueue, or one worker's starts): gather would
+            # wrap the statement in a task of its own, which each sequential enqueue paid for
             ((kind, waiting),) = batch.kinds.items()
             await self._write_kind(kind, waiting)
             return
